@@ -286,3 +286,31 @@ def test_learner_softmax_is_used_when_it_is_correct():
     assert calls == [1.0, 2.0]
     assert w.notice.value == ""
     assert math.isclose(w.figure.data[0].x[0], torch.softmax(LOGITS / 2, -1)[0].item(), rel_tol=1e-6)
+
+
+# --- AttentionMap -----------------------------------------------------------------------------
+from course_lib.widgets import AttentionMap  # noqa: E402
+
+
+def _causal_attention(layers=3, heads=2, n=4):
+    scores = torch.randn(layers, heads, n, n, generator=torch.Generator().manual_seed(0))
+    scores = scores.masked_fill(~torch.ones(n, n, dtype=torch.bool).tril(), float("-inf"))
+    return list(scores.softmax(-1))
+
+
+def test_attention_map_follows_the_sliders():
+    attentions = _causal_attention()
+    w = AttentionMap(attentions, ["How", " many", " r", "?"], layer=1, head=0)
+    assert torch.equal(w.weights, attentions[1][0])
+    assert w.figure.data[0].z[0][1] == 0  # the causal rule: no looking ahead
+    w.layer_slider.value, w.head_slider.value = 2, 1
+    assert [list(r) for r in w.figure.data[0].z] == attentions[2][1].tolist()
+    assert "layer 2, head 1" in w.figure.layout.title.text
+    assert w.figure.data[0].x[1] == "1:␣many"
+
+
+def test_attention_map_rejects_mismatched_labels():
+    with pytest.raises(ValueError, match="4 labels"):
+        AttentionMap(_causal_attention(n=3), ["a", "b", "c", "d"])
+    with pytest.raises(ValueError, match="capture"):
+        AttentionMap([], [])
