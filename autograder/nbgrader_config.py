@@ -1,0 +1,84 @@
+"""nbgrader configuration for "How LLMs Actually Work".
+
+nbgrader reads it when run from this folder (`cd autograder && nbgrader export`); from the repository
+root pass it explicitly (nbgrader 0.9 ignores --config):
+
+    nbgrader generate_feedback 00_onramp --NbGrader.config_file=autograder/nbgrader_config.py
+
+(there is deliberately no nbgrader_config.py at the top level, whose layout is fixed). Every path
+below is computed from this file's location, so the commands behave the same from any working
+directory, and a copy of the course elsewhere (the tests grade in a temporary copy) grades itself.
+
+Environment variables read here (the grading scripts and tests set them; all optional):
+    COURSE_CELL_TIMEOUT    seconds one cell may run before nbgrader interrupts it (default 300)
+    COURSE_ANSWER_TIMEOUT  the same for cells the learner writes (answer cells); default: as above.
+                           A short value catches an infinite loop early without cutting short the
+                           instructor's slow cells (model loading, training).
+    COURSE_FAST            set to 1 here unless already set: every long run in course_lib shrinks.
+"""
+import os
+from pathlib import Path
+
+c = get_config()  # noqa: F821  (provided by traitlets when it loads this file)
+
+COURSE_ROOT = Path(__file__).resolve().parent.parent
+AUTOGRADER = "autograder"
+
+# --- where things live ------------------------------------------------------------------------
+c.CourseDirectory.root = str(COURSE_ROOT)
+c.CourseDirectory.course_id = "how-llms-actually-work"
+c.CourseDirectory.source_directory = "solutions"  # solutions/<assignment>/<assignment>.ipynb
+c.CourseDirectory.release_directory = "notebooks"  # notebooks/<assignment>/<assignment>.ipynb
+c.CourseDirectory.submitted_directory = f"{AUTOGRADER}/submitted"  # .../<student>/<assignment>/
+c.CourseDirectory.autograded_directory = f"{AUTOGRADER}/autograded"
+c.CourseDirectory.feedback_directory = f"{AUTOGRADER}/feedback"
+c.CourseDirectory.solution_directory = f"{AUTOGRADER}/release_solution"
+c.CourseDirectory.source_with_tests_directory = f"{AUTOGRADER}/source_with_tests"
+c.CourseDirectory.db_url = f"sqlite:///{COURSE_ROOT / AUTOGRADER / 'gradebook.db'}"
+
+# --- execution while autograding --------------------------------------------------------------
+# Every long run in course_lib (training, sweeps, generation loops) shrinks under this flag. The
+# kernels nbgrader starts inherit this process's environment, so setting it here is enough.
+if not os.environ.get("COURSE_FAST"):
+    os.environ["COURSE_FAST"] = "1"
+# Grading must never depend on a GPU being present or absent.
+os.environ.setdefault("COURSE_DEVICE", "cpu")
+
+CELL_TIMEOUT = int(os.environ.get("COURSE_CELL_TIMEOUT") or 300)
+ANSWER_TIMEOUT = int(os.environ.get("COURSE_ANSWER_TIMEOUT") or CELL_TIMEOUT)
+
+
+def _cell_timeout(cell):
+    """Seconds a cell may run: answer cells (nbgrader 'solution' cells) get ANSWER_TIMEOUT."""
+    if cell.get("metadata", {}).get("nbgrader", {}).get("solution", False):
+        return ANSWER_TIMEOUT
+    return CELL_TIMEOUT
+
+
+c.Execute.timeout = CELL_TIMEOUT
+c.Execute.timeout_func = _cell_timeout
+# On a timeout, interrupt the kernel (KeyboardInterrupt in the learner's loop), record a
+# CellTimeoutError in that cell, and go on with the next cells, which are still graded (nbgrader's
+# Execute always runs on after errors).
+c.Execute.interrupt_on_timeout = True
+c.Execute.execute_retries = 0
+# Kernel start-up on a busy 2-core CI runner can be slow.
+c.Execute.startup_timeout = 120
+
+# A missing grade cell is NOT re-added (nbgrader's default): autograder/grade.py reports it and
+# scores it 0. Locked cells (tests, instructor code) are restored from the source by OverwriteCells.
+c.OverwriteCells.add_missing_cells = False
+
+# Keep runaway output (a print in a loop) out of the gradebook and the feedback.
+c.LimitOutput.max_lines = 200
+c.LimitOutput.max_traceback = 60
+
+# --- generating the student notebooks ----------------------------------------------------------
+# nbgrader's ClearOutput already drops outputs and execution counts; scripts/generate_notebooks.py
+# additionally strips widget state and volatile metadata before and after generation.
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+c.ClearSolutions.begin_solution_delimeter = "BEGIN SOLUTION"
+c.ClearSolutions.end_solution_delimeter = "END SOLUTION"
+c.ClearHiddenTests.begin_test_delimeter = "BEGIN HIDDEN TESTS"
+c.ClearHiddenTests.end_test_delimeter = "END HIDDEN TESTS"

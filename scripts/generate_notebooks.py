@@ -1,0 +1,266 @@
+#!/usr/bin/env python
+"""Regenerate the student notebooks in notebooks/ from the nbgrader sources in solutions/.
+
+    python scripts/generate_notebooks.py            # strip solutions/, regenerate notebooks/
+    python scripts/generate_notebooks.py --check    # change nothing; exit 1 and name the files
+                                                    # if anything is out of date
+    python scripts/generate_notebooks.py 00_onramp  # only some assignments
+
+What it does, for each solutions/<a>/<a>.ipynb:
+  1. strips it in place: outputs, execution counts, widget state and volatile metadata go, every
+     cell gets a stable id, so solutions are committed clean and diffs stay reviewable;
+  2. runs `nbgrader generate_assignment` on a copy, in a temporary course directory with no
+     gradebook (so nothing but notebooks/ changes in the repository), strips the result the same
+     way, and writes it to notebooks/<a>/ (together with any other files in solutions/<a>/).
+
+--check does steps 1 and 2 in memory and in a temporary directory and compares the result with
+what is on disk, file by file (notebooks are compared as parsed JSON, so the comparison does not
+depend on formatting); it fails when a solution has outputs or is not normalised, when a student
+notebook differs from what nbgrader generates, is missing, or has no source any more.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import filecmp
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import nbformat
+
+DEFAULT_ROOT = Path(__file__).resolve().parent.parent
+CONFIG = Path("autograder") / "nbgrader_config.py"
+# Not copied from solutions/<a>/ into notebooks/<a>/ (nbgrader's CourseDirectory.ignore too).
+IGNORE = shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", "*.pyc", ".DS_Store")
+
+# Notebook-level metadata that is per-machine or per-session noise.
+DROP_NB_METADATA = ("widgets", "vscode", "varInspector", "toc", "execution")
+# Cell-level metadata written by front-ends while running or viewing a notebook.
+DROP_CELL_METADATA = ("execution", "ExecuteTime", "collapsed", "scrolled", "trusted", "widgets")
+
+
+# --------------------------------------------------------------------------------------------
+# stripping
+# --------------------------------------------------------------------------------------------
+def strip_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A copy of nb without outputs, execution counts, widget state or volatile metadata.
+
+    Cells without an id (notebook format 4.4 or older) get a stable one derived from their
+    position and source, so that repeated runs give byte-identical files.
+    """
+    nb = copy.deepcopy(nb)
+    nb.nbformat, nb.nbformat_minor = 4, max(5, int(nb.get("nbformat_minor", 0)))
+    meta = nb.setdefault("metadata", {})
+    for key in DROP_NB_METADATA:
+        meta.pop(key, None)
+    if "language_info" in meta:  # version, mimetype, ... vary from machine to machine
+        meta["language_info"] = {"name": meta["language_info"].get("name", "python")}
+    if isinstance(meta.get("colab"), dict):
+        meta["colab"].pop("provenance", None)
+
+    seen: set[str] = set()
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+        for key in DROP_CELL_METADATA:
+            cell.metadata.pop(key, None)
+        cell_id = cell.get("id")
+        if not cell_id or cell_id in seen:
+            digest = hashlib.sha1(f"{index}\0{cell.source}".encode()).hexdigest()[:8]
+            cell_id = f"cell-{digest}"
+            while cell_id in seen:
+                cell_id += "x"
+            cell.id = cell_id
+        seen.add(cell_id)
+    return nb
+
+
+def dirt(nb: nbformat.NotebookNode) -> list[str]:
+    """What strip_notebook would remove, in words (empty when the notebook is clean)."""
+    found = []
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    if n := sum(1 for c in code if c.get("outputs")):
+        found.append(f"{n} cell(s) with outputs")
+    if n := sum(1 for c in code if c.get("execution_count") is not None):
+        found.append(f"{n} execution count(s)")
+    if "widgets" in nb.metadata:
+        found.append("widget state")
+    if any("id" not in c for c in nb.cells):
+        found.append("cells without ids")
+    return found
+
+
+def notebook_text(nb: nbformat.NotebookNode) -> str:
+    """The exact bytes nbformat (and Jupyter) write: sorted keys, indent 1, trailing newline."""
+    return nbformat.writes(nb) + "\n"
+
+
+def read_notebook(path: Path) -> nbformat.NotebookNode:
+    return nbformat.read(path, as_version=4)
+
+
+# --------------------------------------------------------------------------------------------
+# generation
+# --------------------------------------------------------------------------------------------
+def find_assignments(root: Path, wanted: list[str]) -> tuple[list[str], list[str]]:
+    """(assignments with a source notebook, notes about solutions/ folders without one)."""
+    solutions = root / "solutions"
+    names = sorted(p.name for p in solutions.iterdir() if p.is_dir()) if solutions.is_dir() else []
+    notes, found = [], []
+    for name in names:
+        if (solutions / name / f"{name}.ipynb").is_file():
+            found.append(name)
+        elif not name.startswith("."):
+            notes.append(f"solutions/{name}/ has no {name}.ipynb yet: skipped")
+    if wanted:
+        unknown = [w for w in wanted if w not in found]
+        if unknown:
+            raise SystemExit(f"error: no source notebook for {', '.join(unknown)} "
+                             f"(looked for solutions/<a>/<a>.ipynb; found: {', '.join(found) or 'none'})")
+        found = [w for w in found if w in wanted]
+    return found, notes
+
+
+def generate_into(root: Path, assignments: list[str], work: Path) -> Path:
+    """Run nbgrader generate_assignment on stripped copies of the sources; return the release dir.
+
+    Everything happens under `work`: a throwaway course root with its own (unused) gradebook.
+    """
+    for name in assignments:
+        src = root / "solutions" / name
+        dst = work / "solutions" / name
+        shutil.copytree(src, dst, ignore=IGNORE)
+        nb_path = dst / f"{name}.ipynb"
+        nb_path.write_text(notebook_text(strip_notebook(read_notebook(nb_path))), encoding="utf-8")
+    cmd = [sys.executable, "-m", "nbgrader", "generate_assignment", "*", "--force", "--no-db",
+           f"--CourseDirectory.root={work}",
+           f"--CourseDirectory.db_url=sqlite:///{work / 'unused-gradebook.db'}",
+           "--log-level=WARN"]
+    # Run from autograder/ so nbgrader reads its nbgrader_config.py from the working directory.
+    proc = subprocess.run(cmd, cwd=root / CONFIG.parent, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"error: nbgrader generate_assignment failed:\n{proc.stdout}{proc.stderr}")
+    release = work / "notebooks"
+    for name in assignments:
+        out = release / name / f"{name}.ipynb"
+        if not out.is_file():
+            raise SystemExit(f"error: nbgrader wrote no {out.name}:\n{proc.stdout}{proc.stderr}")
+        out.write_text(notebook_text(strip_notebook(read_notebook(out))), encoding="utf-8")
+    return release
+
+
+def files_under(folder: Path) -> set[Path]:
+    if not folder.is_dir():
+        return set()
+    skip = {".ipynb_checkpoints", "__pycache__"}
+    return {p.relative_to(folder) for p in folder.rglob("*")
+            if p.is_file() and not skip.intersection(p.relative_to(folder).parts)}
+
+
+def same_file(a: Path, b: Path) -> bool:
+    if a.suffix == ".ipynb":
+        try:
+            return json.loads(a.read_text(encoding="utf-8")) == json.loads(b.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+    return filecmp.cmp(a, b, shallow=False)
+
+
+def stale_outputs(root: Path, assignments: list[str], all_sources: list[str], notes: list[str]):
+    """notebooks/<x>/ folders whose source solutions/<x>/<x>.ipynb does not exist."""
+    notebooks = root / "notebooks"
+    if not notebooks.is_dir():
+        return []
+    pending = {n.split("/")[1] for n in notes}  # a source folder without its notebook yet
+    return sorted(p.name for p in notebooks.iterdir()
+                  if p.is_dir() and not p.name.startswith(".") and p.name not in all_sources
+                  and p.name not in pending)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("assignments", nargs="*", help="assignment names (default: all in solutions/)")
+    parser.add_argument("--check", action="store_true",
+                        help="change nothing; exit 1 and name the files that are out of date")
+    parser.add_argument("--root", type=Path, default=DEFAULT_ROOT,
+                        help="course root (default: this repository)")
+    args = parser.parse_args(argv)
+    root = args.root.resolve()
+
+    all_sources, notes = find_assignments(root, [])
+    assignments, _ = find_assignments(root, args.assignments)
+    for note in notes:
+        print(f"note: {note}")
+    problems: list[str] = []
+
+    # 1. the sources themselves
+    for name in assignments:
+        path = root / "solutions" / name / f"{name}.ipynb"
+        rel = path.relative_to(root)
+        try:
+            nb = read_notebook(path)
+            stripped = strip_notebook(nb)
+            nbformat.validate(stripped)
+        except Exception as exc:  # unreadable JSON, not a notebook, invalid schema
+            raise SystemExit(f"error: {rel} is not a valid notebook: {exc}")
+        clean = notebook_text(stripped)
+        if path.read_text(encoding="utf-8") != clean:
+            what = ", ".join(dirt(nb)) or "formatting or volatile metadata"
+            if args.check:
+                problems.append(f"{rel}: not stripped ({what})")
+            else:
+                path.write_text(clean, encoding="utf-8")
+                print(f"stripped {rel} ({what})")
+
+    # 2. the generated student notebooks
+    with tempfile.TemporaryDirectory(prefix="generate-notebooks-") as tmp:
+        release = generate_into(root, assignments, Path(tmp)) if assignments else None
+        for name in assignments:
+            fresh, current = release / name, root / "notebooks" / name
+            want, have = files_under(fresh), files_under(current)
+            differ = sorted(f for f in want & have if not same_file(fresh / f, current / f))
+            missing, extra = sorted(want - have), sorted(have - want)
+            if args.check:
+                problems += [f"notebooks/{name}/{f}: differs from what solutions/{name} generates"
+                             for f in differ]
+                problems += [f"notebooks/{name}/{f}: missing" for f in missing]
+                problems += [f"notebooks/{name}/{f}: has no counterpart in solutions/{name}/"
+                             for f in extra]
+            elif differ or missing or extra:
+                if current.exists():
+                    shutil.rmtree(current)
+                shutil.copytree(fresh, current)
+                for f in current.rglob("*"):  # nbgrader writes read-only-ish permissions
+                    os.chmod(f, 0o755 if f.is_dir() else 0o644)
+                print(f"wrote notebooks/{name}/ ({len(want)} file(s))")
+            else:
+                print(f"notebooks/{name}/ is up to date")
+
+    for name in stale_outputs(root, assignments, all_sources, notes):
+        msg = f"notebooks/{name}/: no source solutions/{name}/{name}.ipynb (remove it: git rm -r notebooks/{name})"
+        if args.check:
+            problems.append(msg)
+        else:
+            print(f"warning: {msg}", file=sys.stderr)
+
+    if args.check:
+        if problems:
+            print("Out of sync; run `python scripts/generate_notebooks.py` and commit the result:",
+                  file=sys.stderr)
+            for problem in problems:
+                print(f"  {problem}", file=sys.stderr)
+            return 1
+        print(f"ok: {len(assignments)} assignment(s) in sync ({', '.join(assignments) or 'none yet'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""Shared fixtures. Keep this file small: helpers used by one test file live in that file."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SYNTHETIC = "zz_synthetic"  # sorts after the real assignments; never exists in the repo itself
+
+
+def _cell(kind: str, source: str, grade_id: str | None = None, *, grade=False, solution=False,
+          locked=False, points=0):
+    make = nbformat.v4.new_code_cell if kind == "code" else nbformat.v4.new_markdown_cell
+    cell = make(source)
+    if grade_id:
+        cell.id = grade_id
+        meta = {"grade": grade, "grade_id": grade_id, "locked": locked, "schema_version": 3,
+                "solution": solution}
+        if grade:
+            meta["points"] = points
+        cell.metadata["nbgrader"] = meta
+    return cell
+
+
+def synthetic_solution() -> nbformat.NotebookNode:
+    """A tiny nbgrader source notebook shaped like the real ones, executing in about a second.
+
+    Two exercises (answer cell, visible-test grade cell, hidden-test grade cell), a
+    predict-then-check variable graded by a test cell, a locked instructor cell that prints the
+    fast flag, and a demo cell that falls back when the learner's function is unimplemented.
+    """
+    nb = nbformat.v4.new_notebook()
+    nb.metadata = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+                   "language_info": {"name": "python"}}
+    cells = [
+        _cell("md", "# Synthetic assignment\nUsed only by the tests of the grading pipeline."),
+        _cell("code", 'import os\nprint("COURSE_FAST=" + str(os.environ.get("COURSE_FAST")))',
+              "setup", locked=True),
+        _cell("md", "## Exercise 1: `add`"),
+        _cell("code", "def add(a, b):\n    ### BEGIN SOLUTION\n    return a + b\n    ### END SOLUTION",
+              "add_answer", solution=True),
+        _cell("code", "assert add(1, 2) == 3, 'add(1, 2) should be 3'", "add_visible_tests",
+              grade=True, locked=True, points=1),
+        _cell("code", "assert add(-1, 1) == 0\n### BEGIN HIDDEN TESTS\nassert add(40, 2) == 42"
+                      "  # hidden-add-check\n### END HIDDEN TESTS", "add_hidden_tests",
+              grade=True, locked=True, points=2),
+        _cell("md", "## Exercise 2: `double`"),
+        _cell("code", "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION",
+              "double_answer", solution=True),
+        _cell("code", "assert double(3) == 6", "double_visible_tests", grade=True, locked=True,
+              points=1),
+        _cell("code", "### BEGIN HIDDEN TESTS\nassert double(-7) == -14  # hidden-double-check\n"
+                      "### END HIDDEN TESTS", "double_hidden_tests", grade=True, locked=True,
+              points=1),
+        _cell("code", "try:\n    demo = double(21)\nexcept NotImplementedError:\n"
+                      "    demo = 42  # the course's reference answer, used visibly\n"
+                      "    print('double is not implemented yet: using the reference')\nprint(demo)"),
+        _cell("md", "## Predict, then check\nHow many letters r are in 'strawberry'?"),
+        _cell("code", "prediction = None  # your guess, an int\n### BEGIN SOLUTION\n"
+                      "prediction = 3\n### END SOLUTION", "predict_answer", solution=True),
+        _cell("code", "assert prediction == 'strawberry'.count('r'), 'count again'",
+              "predict_check", grade=True, locked=True, points=1),
+    ]
+    nb.cells = cells
+    return nb
+
+
+def build_course(root: Path, assignments=(), synthetic=True) -> Path:
+    """A throwaway copy of the course at root: autograder/ (scripts and config only), scripts/,
+    solutions/ and notebooks/ of the given assignments, and optionally the synthetic source."""
+    root.mkdir(parents=True, exist_ok=True)
+    skip = shutil.ignore_patterns("gradebook.db", "submitted", "autograded", "feedback", "reports",
+                                  "release_solution", "source_with_tests", "__pycache__")
+    for sub in ("autograder", "scripts"):
+        shutil.copytree(REPO / sub, root / sub, ignore=skip, dirs_exist_ok=True)
+    for name in assignments:
+        for top in ("solutions", "notebooks"):
+            if (REPO / top / name).is_dir():
+                shutil.copytree(REPO / top / name, root / top / name, dirs_exist_ok=True)
+    (root / "solutions").mkdir(exist_ok=True)
+    (root / "notebooks").mkdir(exist_ok=True)
+    if synthetic:
+        (root / "solutions" / SYNTHETIC).mkdir(exist_ok=True)
+        nbformat.write(synthetic_solution(), root / "solutions" / SYNTHETIC / f"{SYNTHETIC}.ipynb")
+    return root
+
+
+@pytest.fixture(scope="session")
+def course_factory(tmp_path_factory):
+    """make(name, assignments=(), synthetic=True) -> root of a fresh throwaway course copy.
+
+    The root is <unique tmp dir>/course, so root.parent is free for submissions and reports."""
+    def make(name="course", assignments=(), synthetic=True) -> Path:
+        return build_course(tmp_path_factory.mktemp(name) / "course", assignments, synthetic)
+    return make
