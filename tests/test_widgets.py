@@ -174,7 +174,8 @@ def test_bars_show_top_tokens_most_likely_first():
     bars = w.figure.data[0]
     expected = softmax_with_temperature(LOGITS, 1.0)
     assert list(bars.x) == pytest.approx(expected[:5].tolist())
-    assert list(w.figure.layout.yaxis.ticktext) == ["␣the", "␣a", "↵", "cat", "&lt;b&gt;"]
+    others = len(LOGITS) - 5
+    assert list(w.figure.layout.yaxis.ticktext) == ["␣the", "␣a", "↵", "cat", "&lt;b&gt;", f"all other {others}"]
     assert list(w.figure.layout.xaxis.range) == [0, 1]
     assert w.slider.description == "temperature"
     assert (w.slider.min, w.slider.max, w.slider.step) == (0.05, 3.0, 0.05)
@@ -225,6 +226,17 @@ def test_temperature_outside_range_is_a_clear_error(bad):
 def test_logits_must_be_non_empty_and_1d(logits):
     with pytest.raises(ValueError, match="non-empty 1-D"):
         TemperatureExplorer(logits, str)
+
+
+def test_the_grey_bar_holds_the_rest_and_grows_with_temperature():
+    w = explorer()
+    rests = []
+    for t in (0.2, 1.0, 3.0):
+        w.temperature = t
+        (rest,) = w.figure.data[1].x
+        assert rest == pytest.approx(1 - sum(w.figure.data[0].x), abs=1e-6)
+        rests.append(rest)
+    assert rests[0] < rests[1] < rests[2]
 
 
 def test_array_like_logits_and_top_n_larger_than_vocab():

@@ -98,17 +98,21 @@ class TemperatureExplorer(widgets.VBox):
             style={"description_width": "initial"},
             layout=widgets.Layout(width="420px"),
         )
+        # One grey bar after the top_n holds all the other tokens together: at a high temperature
+        # the top bars shrink to slivers, and this bar shows where their probability went.
+        self.n_others = logits.numel() - self.top_n
+        positions = list(range(self.top_n + (1 if self.n_others else 0)))
+        bars = [go.Bar(y=positions[: self.top_n], orientation="h", marker_color="#6a8fd8",
+                       textposition="auto", hovertemplate="%{customdata}<extra></extra>")]
+        if self.n_others:
+            bars.append(go.Bar(y=positions[self.top_n:], orientation="h", marker_color="#b0b0b0",
+                               textposition="auto", hovertemplate="all other tokens: %{x:.4f}<extra></extra>"))
         self.figure = go.FigureWidget(
-            go.Bar(
-                y=list(range(self.top_n)),
-                orientation="h",
-                marker_color="#6a8fd8",
-                textposition="auto",
-                hovertemplate="%{customdata}<extra></extra>",
-            ),
+            bars,
             layout=go.Layout(
                 title_text=html.escape(title),
-                height=90 + 26 * self.top_n,
+                height=90 + 26 * len(positions),
+                showlegend=False,
                 margin=dict(l=10, r=20, t=40 if title else 10, b=40),
                 # Fixed 0..1 axis: the bars visibly grow and shrink instead of being rescaled away.
                 xaxis=dict(range=[0, 1], fixedrange=True, title_text="probability"),
@@ -116,7 +120,7 @@ class TemperatureExplorer(widgets.VBox):
                 # print the same (e.g. two partial bytes) still get their own bar.
                 yaxis=dict(
                     tickmode="array",
-                    tickvals=list(range(self.top_n)),
+                    tickvals=positions,
                     autorange="reversed",
                     fixedrange=True,
                     automargin=True,
@@ -188,6 +192,11 @@ class TemperatureExplorer(widgets.VBox):
                 f"{label} (id {token_id}): {p:.4f}"
                 for label, token_id, p in zip(labels, top_ids, top_probabilities)
             ]
+            if self.n_others:
+                rest = max(0.0, 1.0 - sum(top_probabilities))
+                self.figure.data[1].x = [rest]
+                self.figure.data[1].text = [f"{rest:.1%}"]
+                labels = labels + [f"all other {self.n_others:,}"]
             self.figure.layout.yaxis.ticktext = labels
         self.stats.value = (
             f"top token: <b>{top_probabilities[0]:.1%}</b> · "

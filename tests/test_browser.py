@@ -1,0 +1,355 @@
+"""The on-ramp in a real browser: JupyterLab on 127.0.0.1, driven by headless Chromium.
+
+Runs every cell of the on-ramp solution, checks that the widgets really render (token chips, the
+attention heatmap, the temperature chart), then moves the temperature slider with the keyboard and
+checks that the bar chart follows.
+
+Needs Debian's Chromium (`apt-get install chromium chromium-driver`; CI installs it) and the
+Playwright Python package, which is only used to drive that Chromium: no browser is downloaded.
+Without them the test is skipped, unless COURSE_REQUIRE_BROWSER=1 (as in CI) makes that a failure.
+COURSE_CHROMIUM=/path/to/chromium picks another Chromium or Chrome binary.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+NOTEBOOK = REPO / "solutions" / "00_onramp" / "00_onramp.ipynb"
+INSTALL_HINT = "install Debian's chromium: apt-get install chromium chromium-driver"
+
+SERVER_START_S = 90  # JupyterLab answering its REST API
+PAGE_READY_S = 120  # the notebook open and its kernel idle
+RUN_ALL_S = 360  # every cell run; loads the 135M model (a cold cache adds ~20 s)
+RENDER_S = 60  # widget views drawn after their cells finished
+CHART_UPDATE_S = 30  # kernel redraws and plotly re-renders after a slider move
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def unavailable(reason: str):
+    """Skip, or fail where COURSE_REQUIRE_BROWSER=1 says the browser test must run."""
+    if os.environ.get("COURSE_REQUIRE_BROWSER", "").strip() == "1":
+        pytest.fail(f"{reason} (COURSE_REQUIRE_BROWSER=1, so this is a failure, not a skip)")
+    pytest.skip(reason)
+
+
+def find_chromium() -> str | None:
+    override = os.environ.get("COURSE_CHROMIUM", "").strip()
+    if override:
+        path = shutil.which(override)
+        return path if path else None
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def chromium_path() -> str:
+    path = find_chromium()
+    if path is None:
+        where = os.environ.get("COURSE_CHROMIUM", "").strip()
+        found = f"COURSE_CHROMIUM={where} is not an executable" if where else "no chromium on PATH"
+        unavailable(f"browser test needs Chromium ({found}); {INSTALL_HINT}")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        unavailable("browser test needs the playwright Python package: pip install -e '.[test]' "
+                    "(no `playwright install` needed: it drives the system's chromium)")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def log_tail(path: Path, chars: int = 6000) -> str:
+    try:
+        return path.read_text(errors="replace")[-chars:]
+    except OSError as error:
+        return f"(no server log: {error})"
+
+
+class Lab:
+    def __init__(self, root: Path, port: int, token: str, log: Path):
+        self.root, self.port, self.token, self.log = root, port, token, log
+        self.base = f"http://127.0.0.1:{port}"
+
+    def url(self, path: str) -> str:
+        return f"{self.base}{path}?token={self.token}"
+
+
+@pytest.fixture
+def lab(tmp_path, chromium_path):
+    """A JupyterLab serving a copy of the on-ramp from tmp_path, with its own config and runtime dirs."""
+    root = tmp_path / "lab"
+    root.mkdir()
+    shutil.copy(NOTEBOOK, root / NOTEBOOK.name)
+    home = tmp_path / "jupyter"
+    dirs = {name: home / name for name in ("runtime", "config", "data", "settings", "workspaces", "ipython")}
+    for path in dirs.values():
+        path.mkdir(parents=True)
+    # No "Would you like to get notified about official Jupyter news?" toast over the notebook.
+    notification = dirs["settings"] / "@jupyterlab" / "apputils-extension"
+    notification.mkdir(parents=True)
+    notification /= "notification.jupyterlab-settings"
+    notification.write_text(json.dumps({"fetchNews": "false"}))
+    env = dict(
+        os.environ,
+        COURSE_FAST="1",
+        JUPYTER_RUNTIME_DIR=str(dirs["runtime"]),
+        JUPYTER_CONFIG_DIR=str(dirs["config"]),
+        JUPYTER_DATA_DIR=str(dirs["data"]),
+        JUPYTERLAB_SETTINGS_DIR=str(dirs["settings"]),
+        JUPYTERLAB_WORKSPACES_DIR=str(dirs["workspaces"]),
+        IPYTHONDIR=str(dirs["ipython"]),
+    )
+    port, token = free_port(), secrets.token_hex(16)
+    log = tmp_path / "jupyterlab.log"
+    command = [
+        sys.executable, "-m", "jupyter", "lab", "--no-browser",
+        "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+        f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}", "--ServerApp.allow_root=True",
+        # window.jupyterapp: the test runs cells through JupyterLab's own commands.
+        "--LabApp.expose_app_in_browser=True",
+    ]
+    with open(log, "wb") as log_file:
+        server = subprocess.Popen(command, cwd=root, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+    server_lab = Lab(root, port, token, log)
+    try:
+        deadline = time.monotonic() + SERVER_START_S
+        while True:
+            if server.poll() is not None:
+                pytest.fail(f"JupyterLab exited with code {server.returncode} before answering; "
+                            f"its log ({log}):\n{log_tail(log)}")
+            try:
+                with urllib.request.urlopen(server_lab.url("/api/status"), timeout=5):
+                    break
+            except (urllib.error.URLError, OSError):
+                if time.monotonic() > deadline:
+                    pytest.fail(f"JupyterLab did not answer on port {port} within {SERVER_START_S} s; "
+                                f"its log ({log}):\n{log_tail(log)}")
+                time.sleep(0.5)
+        yield server_lab
+    finally:
+        stop_server(server_lab, server)
+
+
+def stop_server(lab: Lab, server: subprocess.Popen):
+    """Ask JupyterLab to shut down (it stops its kernels), then terminate, then kill."""
+    if server.poll() is None:
+        try:
+            request = urllib.request.Request(lab.url("/api/shutdown"), method="POST", data=b"")
+            urllib.request.urlopen(request, timeout=10).close()
+            server.wait(timeout=20)
+        except (urllib.error.URLError, OSError, subprocess.TimeoutExpired):
+            pass
+    for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 10)):
+        if server.poll() is not None:
+            break
+        try:
+            os.killpg(server.pid, sig)  # its own session: catches anything it started in it
+        except ProcessLookupError:
+            break
+        try:
+            server.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+# ---- JavaScript run in the page (window.jupyterapp is JupyterLab's application object) ----
+
+NOTEBOOK_READY_JS = """() => {
+  const panel = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+  if (!panel || !panel.sessionContext || !panel.context || !panel.context.isReady) return false;
+  if (!panel.sessionContext.isReady || !panel.content.isVisible) return false;
+  const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
+  return !!kernel && kernel.status === 'idle' && kernel.connectionStatus === 'connected';
+}"""  # a plain function: wait_for_function would take an async one's Promise as already true
+
+# Starts Run All Cells without waiting for it; its result (false if a cell failed) lands in a global.
+RUN_ALL_JS = """() => {
+  window.__courseRunAll = null;
+  window.jupyterapp.commands.execute('notebook:run-all-cells').then(
+    (ok) => { window.__courseRunAll = {ok: ok}; },
+    (error) => { window.__courseRunAll = {error: String(error)}; });
+}"""
+
+RUN_ALL_DONE_JS = """() => {
+  if (!window.__courseRunAll) return false;
+  const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+  return kernel.status === 'idle';
+}"""
+
+# Per code cell: execution count and any error output, read from the notebook model.
+CELL_STATES_JS = """() => {
+  const cells = window.jupyterapp.shell.currentWidget.content.model.cells;
+  const states = [];
+  for (let i = 0; i < cells.length; i++) {
+    const cell = cells.get(i);
+    if (cell.type !== 'code') continue;
+    const outputs = cell.outputs.toJSON();
+    const errors = outputs.filter((o) => o.output_type === 'error')
+      .map((o) => `${o.ename}: ${o.evalue}`);
+    const source = cell.sharedModel.getSource();
+    states.push({index: i, count: cell.executionCount, errors: errors, source: source.slice(0, 80)});
+  }
+  return states;
+}"""
+
+# The temperature chart as drawn: bar labels, bar widths in pixels, the token tick labels.
+CHART_STATE_JS = """(plot) => ({
+  texts: Array.from(plot.querySelectorAll('.trace.bars .point text, .trace.bars text.bartext'))
+    .map((t) => t.textContent),
+  widths: Array.from(plot.querySelectorAll('.trace.bars .point path'))
+    .map((p) => Math.round(p.getBBox().width * 10) / 10),
+  ticks: Array.from(plot.querySelectorAll('.ytick text')).map((t) => t.textContent),
+})"""
+
+
+def percent(text: str) -> float:
+    match = re.fullmatch(r"\s*([0-9.]+)%\s*", text)
+    assert match, f"bar label {text!r} is not a percentage"
+    return float(match.group(1))
+
+
+def test_onramp_runs_and_temperature_slider_moves_the_chart(lab, chromium_path, tmp_path):
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import sync_playwright
+
+    problems: list[str] = []  # browser-side errors, reported with any failure
+    with sync_playwright() as playwright:
+        try:
+            browser = playwright.chromium.launch(
+                executable_path=chromium_path, headless=True,
+                # --no-sandbox: Chromium refuses to start as root (CI) with its sandbox on.
+                args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+            )
+        except PlaywrightError as error:
+            pytest.fail(f"{chromium_path} is installed but Playwright could not start it: {error}")
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+        page.on("console", lambda message: message.type == "error"
+                and problems.append(f"console error: {message.text}"))
+        try:
+            drive_the_onramp(page, lab, tmp_path)
+        except BaseException:
+            shot = tmp_path / "failure.png"
+            try:
+                page.screenshot(path=str(shot))
+                print(f"\nscreenshot of the failure: {shot}")
+            except PlaywrightError as error:
+                print(f"\n(no screenshot: {error})")
+            print(f"JupyterLab log: {lab.log}")
+            if problems:
+                print("browser errors:\n  " + "\n  ".join(problems[:20]))
+            raise
+        finally:
+            browser.close()
+    if problems:  # not failures by themselves (JupyterLab logs some), but worth seeing with -rA
+        print("browser errors seen (the test passed anyway):\n  " + "\n  ".join(problems[:20]))
+
+
+def drive_the_onramp(page, lab: Lab, tmp_path: Path):
+    from playwright.sync_api import expect
+
+    page.set_default_timeout(30_000)
+    page.goto(lab.url(f"/lab/tree/{NOTEBOOK.name}"), wait_until="domcontentloaded")
+    page.wait_for_function(NOTEBOOK_READY_JS, timeout=PAGE_READY_S * 1000, polling=500)
+
+    started = time.monotonic()
+    page.evaluate(RUN_ALL_JS)
+    page.wait_for_function(RUN_ALL_DONE_JS, timeout=RUN_ALL_S * 1000, polling=1000)
+    print(f"\nRun All Cells took {time.monotonic() - started:.0f} s")
+
+    # Every code cell ran, without an error.
+    result = page.evaluate("() => window.__courseRunAll")
+    cells = page.evaluate(CELL_STATES_JS)
+    failed = [f"cell {c['index']} ({c['source']!r}): {'; '.join(c['errors'])}"
+              for c in cells if c["errors"]]
+    assert not failed, "cells raised errors in the browser:\n" + "\n".join(failed)
+    not_run = [f"cell {c['index']} ({c['source']!r})" for c in cells if c["count"] is None]
+    assert not not_run, "Run All Cells left cells unexecuted:\n" + "\n".join(not_run)
+    assert result == {"ok": True}, f"Run All Cells reported {result}"
+    shown_error = re.compile(r"Traceback|Error displaying widget|Failed to (load|render)")
+    tracebacks = page.locator(".jp-OutputArea-output", has_text=shown_error)
+    assert tracebacks.count() == 0, "an output shows an error:\n" + tracebacks.first.text_content()[:2000]
+
+    # TokenizerBox: both rows of coloured chips (SmolLM2 and raw bytes).
+    expect(page.locator(".tokbox-name")).to_have_text(["SmolLM2", "raw bytes"], timeout=RENDER_S * 1000)
+    chip_rows = page.locator(".tokbox-chips")
+    smol_chips = chip_rows.nth(0).locator(".tokbox-chip")
+    byte_chips = chip_rows.nth(1).locator(".tokbox-chip")
+    prompt = "How many r's are in strawberry?"
+    expect(byte_chips, "one raw-bytes chip per byte of the prompt").to_have_count(len(prompt.encode("utf-8")))
+    assert 1 < smol_chips.count() < len(prompt), f"{smol_chips.count()} SmolLM2 chips for {prompt!r}"
+    backgrounds = set(smol_chips.evaluate_all("chips => chips.map(c => getComputedStyle(c).backgroundColor)"))
+    assert len(backgrounds) > 1, f"token chips are not coloured apart: {backgrounds}"
+    chip_rows.first.scroll_into_view_if_needed()
+    page.screenshot(path=str(tmp_path / "tokens.png"))
+
+    # The attention heatmap and the temperature chart are drawn by plotly.
+    heatmap = page.locator(".js-plotly-plot").filter(has=page.locator(".heatmaplayer .hm image"))
+    expect(heatmap, "the attention heatmap did not render").to_have_count(1, timeout=RENDER_S * 1000)
+    heatmap.scroll_into_view_if_needed()
+    page.screenshot(path=str(tmp_path / "attention.png"))
+
+    # The temperature explorer: its slider, chart and stats line live in one VBox.
+    explorer = page.locator(".widget-vbox").filter(
+        has=page.locator(".widget-label", has_text=re.compile(r"^temperature$"))).last
+    slider = explorer.locator(".widget-slider").filter(
+        has=page.locator(".widget-label", has_text=re.compile(r"^temperature$")))
+    readout = slider.locator(".widget-readout")
+    plot = explorer.locator(".js-plotly-plot")
+    explorer.scroll_into_view_if_needed()
+    page.wait_for_function("(plot) => plot.querySelectorAll('.trace.bars .point path').length > 0",
+                           arg=plot.element_handle(), timeout=RENDER_S * 1000)
+    expect(readout).to_have_text("1.00")
+    before = plot.evaluate(CHART_STATE_JS)
+    assert len(before["texts"]) == len(before["widths"]) == 12, f"temperature chart: {before}"
+    top_before = percent(before["texts"][0])
+    assert 0 < top_before < 100
+
+    def chart_after(key: str, expected_readout: str, old_top: str):
+        slider.locator(".noUi-handle").press(key)
+        expect(readout).to_have_text(expected_readout)
+        page.wait_for_function(
+            "([plot, old]) => { const top = plot.querySelector("
+            "'.trace.bars .point text, .trace.bars text.bartext'); return top && top.textContent !== old; }",
+            arg=[plot.element_handle(), old_top],
+            timeout=CHART_UPDATE_S * 1000)
+        return plot.evaluate(CHART_STATE_JS)
+
+    # Coldest (Home): the top token takes almost everything, and its bar grows.
+    cold = chart_after("Home", "0.05", before["texts"][0])
+    assert percent(cold["texts"][0]) > top_before, \
+        f"T=0.05 top bar {cold['texts'][0]} vs T=1 {before['texts'][0]}"
+    assert cold["widths"][0] > before["widths"][0], "the top bar did not grow when the temperature fell"
+    assert cold["ticks"][0] == before["ticks"][0], "the most likely token changed with the temperature"
+    # The stats line is a separate widget, synced just after the chart.
+    expect(explorer.locator(".widget-html").first).to_contain_text(f"top token: {cold['texts'][0]}")
+    page.screenshot(path=str(tmp_path / "cold.png"))
+
+    # Hottest (End): the distribution flattens, the top bar shrinks below where it started.
+    hot = chart_after("End", "3.00", cold["texts"][0])
+    assert percent(hot["texts"][0]) < top_before, \
+        f"T=3 top bar {hot['texts'][0]} vs T=1 {before['texts'][0]}"
+    assert hot["widths"][0] < before["widths"][0], "the top bar did not shrink when the temperature rose"
+    shot = tmp_path / "after_slider.png"
+    page.screenshot(path=str(shot))
+    print(f"temperature 1.00 -> 0.05 -> 3.00: top bar {before['texts'][0]} -> {cold['texts'][0]} -> "
+          f"{hot['texts'][0]}; screenshot {shot}")
