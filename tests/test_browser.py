@@ -320,7 +320,9 @@ def drive_the_onramp(page, lab: Lab, tmp_path: Path):
                            arg=plot.element_handle(), timeout=RENDER_S * 1000)
     expect(readout).to_have_text("1.00")
     before = plot.evaluate(CHART_STATE_JS)
-    assert len(before["texts"]) == len(before["widths"]) == 12, f"temperature chart: {before}"
+    # 12 token bars, then one grey bar for all the other tokens together
+    assert len(before["texts"]) == len(before["widths"]) == 13, f"temperature chart: {before}"
+    assert before["ticks"][-1].startswith("all other"), f"temperature chart: {before}"
     top_before = percent(before["texts"][0])
     assert 0 < top_before < 100
 
@@ -349,6 +351,7 @@ def drive_the_onramp(page, lab: Lab, tmp_path: Path):
     assert percent(hot["texts"][0]) < top_before, \
         f"T=3 top bar {hot['texts'][0]} vs T=1 {before['texts'][0]}"
     assert hot["widths"][0] < before["widths"][0], "the top bar did not shrink when the temperature rose"
+    assert hot["widths"][-1] > before["widths"][-1], "the bar of all other tokens did not grow when hot"
     shot = tmp_path / "after_slider.png"
     page.screenshot(path=str(shot))
     print(f"temperature 1.00 -> 0.05 -> 3.00: top bar {before['texts'][0]} -> {cold['texts'][0]} -> "
