@@ -140,6 +140,10 @@ def nbgrader(args: list[str], log: Path | None = None, env: dict | None = None,
              progress: bool = False) -> subprocess.CompletedProcess:
     """Run an nbgrader command with the course configuration (read from autograder/)."""
     cmd = [sys.executable, "-m", "nbgrader", *args]
+    # nbgrader runs the `alembic` command to create the gradebook: find it beside this Python even
+    # when its virtual environment is not activated (as under `make test`).
+    env = dict(env if env is not None else os.environ)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     proc = subprocess.Popen(cmd, cwd=HERE, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     lines = []
