@@ -29,7 +29,7 @@ install-test: $(VENV)/.installed-test
 # --allow-root only for root (containers), where Jupyter refuses to start without it.
 course: install
 	$(BIN)/jupyter lab --ServerApp.root_dir=. \
-		--ServerApp.default_url=/lab/tree/notebooks/00_onramp/00_onramp.ipynb \
+		--LabApp.default_url=/lab/tree/notebooks/00_onramp/00_onramp.ipynb \
 		$(if $(filter 0,$(shell id -u)),--allow-root)
 
 # COURSE_FAST=1 shrinks every long run (as CI and grading do); the learner's defaults stay as designed.
