@@ -348,25 +348,22 @@ class SmolLM:
 
     def _prompt_ids(self, prompt, chat: bool) -> list[int]:
         if isinstance(prompt, str):
-            text = self.apply_chat_template([{"role": "user", "content": prompt}]) if chat else prompt
-            ids = self.encode(text)
-        else:
-            ids = [int(i) for i in prompt]
-        if not ids:
-            raise ValueError("the prompt is empty")
-        if len(ids) > self.config.max_seq_len:
-            raise ValueError(f"the prompt has {len(ids)} tokens; SmolLM2's context holds {self.config.max_seq_len}")
-        return ids
+            prompt = self.encode(self.apply_chat_template([{"role": "user", "content": prompt}]) if chat else prompt)
+        return self._checked_ids(prompt)
 
-    def _as_batch(self, ids) -> torch.Tensor:
-        ids = torch.as_tensor(list(ids) if not torch.is_tensor(ids) else ids, dtype=torch.long)
+    def _checked_ids(self, ids) -> list[int]:
+        """`ids` as a list of ints, or a clear error if it is empty, too long or out of the vocabulary."""
+        ids = torch.as_tensor(ids.tolist() if torch.is_tensor(ids) else list(ids), dtype=torch.long)
         if ids.ndim != 1 or ids.numel() == 0:
-            raise ValueError("expected a non-empty 1-D sequence of token ids")
+            raise ValueError("the prompt is empty: expected a non-empty 1-D sequence of token ids")
         if ids.numel() > self.config.max_seq_len:
             raise ValueError(f"{ids.numel()} tokens exceed SmolLM2's context of {self.config.max_seq_len}")
         if int(ids.min()) < 0 or int(ids.max()) >= self.config.vocab_size:
             raise ValueError(f"token ids must lie in 0..{self.config.vocab_size - 1}")
-        return ids.unsqueeze(0).to(self.device)
+        return ids.tolist()
+
+    def _as_batch(self, ids) -> torch.Tensor:
+        return torch.tensor([self._checked_ids(ids)], device=self.device)
 
 
 def _bytes_to_unicode() -> dict[int, str]:
