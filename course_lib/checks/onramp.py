@@ -5,14 +5,7 @@ import math
 
 import torch
 
-from course_lib.reference import softmax_with_temperature as reference_softmax
-
-
-def _fail(what: str, expected, got, hint: str = "") -> None:
-    message = f"\n❌ {what}\n   expected: {expected}\n   got:      {got}"
-    if hint:
-        message += f"\n   hint: {hint}"
-    raise AssertionError(message)
+from course_lib.checks.common import fail as _fail
 
 
 def _as_probabilities(fn, logits, temperature, what):
