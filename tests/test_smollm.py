@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from course_lib.models import smollm
-from course_lib.models.llama import KVCache
+from course_lib.models.llama import KVCache, Llama, LlamaConfig
 from course_lib.models.smollm import load_smollm2
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -113,6 +113,36 @@ def test_capture_is_causal_and_rows_sum_to_one(smol):
     # the explicit attention of the capture path computes what the fused kernel computes
     fused = smol.model(torch.tensor([ids]))[0]
     assert torch.allclose(logits, fused, atol=1e-4)
+
+
+def test_another_attention_can_run_inside_every_layer(smol):
+    calls = []
+
+    def explicit_attention(q, k, v, mask):
+        calls.append(q.shape)
+        scores = (q @ k.transpose(-2, -1)) / q.shape[-1] ** 0.5
+        return scores.masked_fill(~mask, float("-inf")).softmax(dim=-1) @ v
+
+    ids = smol.encode(PROMPT_30)
+    fused = smol.logits(ids)
+    with smol.model.using_attention(explicit_attention):
+        explicit = smol.logits(ids)
+    assert len(calls) == smol.config.n_layers
+    assert calls[0] == (1, smol.config.n_heads, len(ids), smol.config.head_dim)  # K/V already repeated for GQA
+    assert (fused - explicit).abs().max() < 1e-3
+    assert all(block.attn.attention_fn is None for block in smol.model.blocks)
+
+    with pytest.raises(RuntimeError), smol.model.using_attention(lambda q, k, v, mask: q[..., :1]):
+        smol.logits(ids)  # a wrong output shape fails loudly
+    assert all(block.attn.attention_fn is None for block in smol.model.blocks)  # and is undone
+
+
+def test_a_fresh_model_guesses_uniformly():
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=5000, dim=64, n_layers=2, n_heads=4, n_kv_heads=2, hidden_dim=128, max_seq_len=32)
+    logits = Llama(config)(torch.randint(0, 5000, (2, 16)))
+    loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), torch.randint(0, 5000, (32,)))
+    assert abs(loss.item() - torch.log(torch.tensor(5000.0)).item()) < 0.1
 
 
 def test_sampling_is_reproducible_with_a_seed(smol):

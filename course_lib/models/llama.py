@@ -11,6 +11,7 @@ Two extras make it a teaching model as well as a fast one:
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -104,6 +105,8 @@ class Attention(nn.Module):
         self.qkv_sizes = (cfg.n_heads * cfg.head_dim, cfg.n_kv_heads * cfg.head_dim, cfg.n_kv_heads * cfg.head_dim)
         self.qkv_proj = nn.Linear(cfg.dim, sum(self.qkv_sizes), bias=False)
         self.o_proj = nn.Linear(cfg.n_heads * cfg.head_dim, cfg.dim, bias=False)
+        # Another implementation of attention(q, k, v, mask) to run instead (see Llama.using_attention).
+        self.attention_fn = None
 
     def forward(self, x, cos, sin, layer, cache, capture):
         batch, time, _ = x.shape
@@ -116,7 +119,7 @@ class Attention(nn.Module):
             k, v = cache.update(layer, k, v)
         # Query i sits at absolute position past + i and may see keys 0 .. past + i.
         past = k.shape[2] - time
-        if capture is None:
+        if capture is None and self.attention_fn is None:
             # The fused kernel: same maths as below without materialising the time x time matrix.
             out = F.scaled_dot_product_attention(
                 q, k, v, is_causal=past == 0 and time > 1, enable_gqa=True,
@@ -125,11 +128,14 @@ class Attention(nn.Module):
         else:
             groups = self.n_heads // self.n_kv_heads
             k_full, v_full = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
-            scores = q @ k_full.transpose(-2, -1) / math.sqrt(self.head_dim)
-            scores = scores.masked_fill(~causal_mask(time, k.shape[2], x.device), float("-inf"))
-            weights = scores.softmax(dim=-1)
-            capture.attentions.append(weights)
-            out = weights @ v_full
+            mask = causal_mask(time, k.shape[2], x.device)
+            if self.attention_fn is not None:
+                out = self.attention_fn(q, k_full, v_full, mask)
+            else:
+                scores = q @ k_full.transpose(-2, -1) / math.sqrt(self.head_dim)
+                weights = scores.masked_fill(~mask, float("-inf")).softmax(dim=-1)
+                capture.attentions.append(weights)
+                out = weights @ v_full
         return self.o_proj(out.transpose(1, 2).reshape(batch, time, -1))
 
 
@@ -174,6 +180,13 @@ class Capture:
     hidden_states: list[torch.Tensor] = field(default_factory=list)
 
 
+def init_weights(module: nn.Module, std: float = 0.02) -> None:
+    """A fresh, untrained model's weights: small random numbers (GPT-2's scheme), so that its first
+    guesses are close to uniform over the vocabulary. Loading real weights replaces them."""
+    if isinstance(module, (nn.Linear, nn.Embedding)):
+        nn.init.normal_(module.weight, mean=0.0, std=std)
+
+
 class Llama(nn.Module):
     def __init__(self, cfg: LlamaConfig):
         super().__init__()
@@ -184,6 +197,8 @@ class Llama(nn.Module):
         cos, sin = rope_angles(cfg.head_dim, cfg.max_seq_len, cfg.rope_theta)
         self.register_buffer("rope_cos", cos, persistent=False)
         self.register_buffer("rope_sin", sin, persistent=False)
+        self.apply(init_weights)
+
 
     @property
     def device(self) -> torch.device:
@@ -208,6 +223,20 @@ class Llama(nn.Module):
                 capture.hidden_states.append(x)
         # The unembedding shares the embedding matrix ("tied"): logit = <final vector, token's embedding>.
         return self.norm(x) @ self.embed.weight.T
+
+    @contextmanager
+    def using_attention(self, attention_fn):
+        """Run every layer's attention through `attention_fn(q, k, v, mask)` inside the block, e.g. a
+        learner's own implementation; q, k, v: (batch, heads, time, head_dim), mask: True = allowed.
+        Attention weights are not captured meanwhile."""
+        attentions = [block.attn for block in self.blocks]
+        for attention in attentions:
+            attention.attention_fn = attention_fn
+        try:
+            yield self
+        finally:
+            for attention in attentions:
+                attention.attention_fn = None
 
     @torch.inference_mode()
     def stream(
