@@ -1,0 +1,305 @@
+"""The reference BPE against the `tokenizers` library and a plain recount, and the BPE checks
+against the mistakes learners make."""
+import random
+from collections import Counter
+from functools import partial
+
+import pytest
+import regex
+
+from course_lib import tokenizer_lab
+from course_lib.checks import bpe as checks
+from course_lib.data import python_docs_text
+from course_lib.reference import bpe as ref
+from course_lib.reference.bpe import GPT2_PATTERN
+
+SPECIALS = ["<|endoftext|>", "<|end|>", "<|end|><|pad|>"]
+
+
+# A learner's plain implementations, each with an optional planted mistake ----------------------------
+def learner_train_bpe(text, vocab_size, special_tokens=(), pattern=GPT2_PATTERN, mistake=None):
+    """train_bpe as a learner writes it: recount every pair over every pre-token at every step."""
+    special_tokens = list(special_tokens)
+    by_length = sorted(special_tokens, key=len, reverse=mistake != "shortest_special_first")
+    chunks = [text]
+    if special_tokens and mistake != "specials_trained_on":
+        chunks = regex.split("|".join(map(regex.escape, by_length)), text)
+    pre_tokens = [p for chunk in chunks if chunk
+                  for p in ([chunk] if pattern is None or mistake == "across_pre_tokens"
+                            else regex.findall(pattern, chunk))]
+    if mistake == "unweighted":
+        pre_tokens = list(dict.fromkeys(pre_tokens))
+    words = [list(p.encode("utf-8")) for p in pre_tokens]
+    vocab = {i: bytes([i]) for i in range(256)}
+    first_merge_id = 256 + len(special_tokens) if mistake == "specials_first" else 256
+    merges = []
+    for new_id in range(first_merge_id, first_merge_id + vocab_size - 256 - len(special_tokens)):
+        counts = Counter()
+        for word in words:
+            counts.update(ref.get_pair_counts(word))
+        if not counts:
+            break
+        if mistake == "ties_to_smaller":
+            best = min(counts, key=lambda p: (-counts[p], (vocab[p[0]], vocab[p[1]])))
+        elif mistake == "ties_by_id":
+            best = max(counts, key=lambda p: (counts[p], p))
+        else:
+            best = max(counts, key=lambda p: (counts[p], (vocab[p[0]], vocab[p[1]])))
+        vocab[new_id] = vocab[best[0]] + vocab[best[1]]
+        merges.append((vocab[best[0]], vocab[best[1]]))
+        words = [ref.merge(word, best, new_id) for word in words]
+    first_special_id = 256 if mistake == "specials_first" else len(vocab)
+    vocab.update({first_special_id + k: t.encode("utf-8") for k, t in enumerate(special_tokens)})
+    return vocab, merges
+
+
+def learner_encode(text, vocab, merges, special_tokens=(), pattern=GPT2_PATTERN, mistake=None):
+    """encode as a learner writes it (minbpe's loop), with an optional planted mistake."""
+    rank = {pair: r for r, pair in enumerate(merges)}
+    id_of = {b: i for i, b in sorted(vocab.items(), reverse=True)}
+    by_length = sorted(special_tokens, key=len, reverse=mistake != "shortest_special_first")
+    chunks = [text]
+    if special_tokens and mistake != "specials_as_text":
+        chunks = regex.split("(" + "|".join(map(regex.escape, by_length)) + ")", text)
+    ids = []
+    for position, chunk in enumerate(chunks):
+        if position % 2:
+            ids.append(id_of[chunk.encode("utf-8")])
+            continue
+        for piece in [chunk] if pattern is None or mistake == "no_pre_split" else regex.findall(pattern, chunk):
+            parts = [bytes([b]) for b in piece.encode("utf-8")]
+            while True:
+                known = [p for p in zip(parts, parts[1:]) if p in rank]
+                if not known:
+                    break
+                pair = known[0] if mistake == "leftmost_first" else min(known, key=rank.get)
+                parts = ref.merge(parts, pair, pair[0] + pair[1])
+            ids += [id_of[p] for p in parts]
+    return ids
+
+
+def decode_token_by_token(ids, vocab):
+    return "".join(vocab[i].decode("utf-8", errors="replace") for i in ids)
+
+
+def get_pair_counts_without_overlaps(ids):
+    """Counts like str.count: a pair's occurrences may not share an id, so [1, 1, 1] has (1, 1) once."""
+    counts, i = Counter(), 0
+    while i + 1 < len(ids):
+        counts[ids[i], ids[i + 1]] += 1
+        i += 2 if ids[i] == ids[i + 1] else 1
+    return dict(counts)
+
+
+def merge_without_skipping(ids, pair, new_id):
+    """Forgets to skip the second id of a merged pair: [1, 2, 3] with (1, 2) -> 4 gives [4, 2, 3]."""
+    return [new_id if (a, b) == pair else a for a, b in zip(ids, ids[1:])] + ids[-1:]
+
+
+# The reference ----------------------------------------------------------------------------------------
+def test_pair_counts_and_merge_on_the_documented_examples():
+    assert ref.get_pair_counts([1, 1, 1]) == {(1, 1): 2}
+    assert ref.get_pair_counts([1, 2, 3, 1, 2]) == {(1, 2): 2, (2, 3): 1, (3, 1): 1}
+    ids = [1, 1, 1]
+    assert ref.merge(ids, (1, 1), 9) == [9, 1] and ids == [1, 1, 1]
+    assert ref.merge([1, 1, 1, 1], (1, 1), 9) == [9, 9]
+
+
+def test_worked_example_tie_and_vocabulary_layout():
+    vocab, merges = ref.train_bpe("aaabdaaabac", 259, pattern=None)
+    # step 2 is a tie, (aa, a) and (a, b) both occur twice: the greater pair of byte strings wins
+    assert merges == [(b"a", b"a"), (b"aa", b"a"), (b"aaa", b"b")]
+    assert [vocab[i] for i in (97, 256, 257, 258)] == [b"a", b"aa", b"aaa", b"aaab"]
+
+    vocab, merges = ref.train_bpe("ab ab", 300, special_tokens=["<|x|>", "<|y|>"])
+    assert merges == [(b"a", b"b"), (b" ", b"ab")]  # then nothing is left to merge
+    assert len(vocab) == 260 and vocab[258] == b"<|x|>" and vocab[259] == b"<|y|>"
+
+
+def test_reference_equals_a_plain_recount_on_random_texts():
+    """The incremental pair counts and the heap must give exactly the merges a full recount gives."""
+    rng = random.Random(0)
+    alphabet = list("aabbcdé  \n!") + ["你", "🙂", "<|end|>", "<|endoftext|>"]
+    for trial in range(60):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 300)))
+        vocab_size = 256 + len(SPECIALS) + rng.randint(0, 60)
+        pattern = GPT2_PATTERN if trial % 3 else None
+        expected = learner_train_bpe(text, vocab_size, SPECIALS, pattern)
+        assert ref.train_bpe(text, vocab_size, SPECIALS, pattern) == expected, (text, vocab_size, pattern)
+    docs = python_docs_text(15_000)
+    assert ref.train_bpe(docs, 400) == learner_train_bpe(docs, 400)
+
+
+def first_tie(text: str, merges) -> int:
+    """The first step at which two pairs share the top count (where tie-breaking rules may differ)."""
+    counts = Counter(regex.findall(GPT2_PATTERN, text))
+    words = [[bytes([b]) for b in w.encode("utf-8")] for w in counts]
+    for step, pair in enumerate(merges):
+        pairs = Counter()
+        for word, frequency in zip(words, counts.values()):
+            for p in zip(word, word[1:]):
+                pairs[p] += frequency
+        (top, n), (_, runner_up) = pairs.most_common(2)
+        if n == runner_up:
+            return step
+        assert top == pair
+        words = [ref.merge(word, pair, pair[0] + pair[1]) for word in words]
+    return len(merges)
+
+
+def test_reference_agrees_with_the_tokenizers_library():
+    text = python_docs_text(200_000)
+    vocab, merges = ref.train_bpe(text, 1000)
+    library = tokenizer_lab.train_library_bpe(text, 1000)
+    theirs = tokenizer_lab.library_merges(library)
+    assert len(merges) == len(theirs) == 1000 - 256
+    tie = first_tie(text, merges)
+    assert tie > 10
+    agreement = tokenizer_lab.compare_merges(merges, theirs)
+    assert agreement["identical_prefix"] >= tie  # they break ties differently, nothing else
+    assert agreement["in_common"] >= 0.9 * len(merges)
+
+    held_out = python_docs_text(260_000)[200_000:]
+    ours = tokenizer_lab.bytes_per_token(tokenizer_lab.bpe_tokenizer(vocab, merges), held_out)
+    library_bpt = tokenizer_lab.bytes_per_token(tokenizer_lab.library_tokenizer(library), held_out)
+    assert ours == pytest.approx(library_bpt, rel=0.01)
+    assert ours > 2.5  # far from raw bytes: the merges are real
+
+
+ROUND_TRIP_TEXTS = [
+    "", "hello world", "I 👍🏽 it 👨‍👩‍👧 🇫🇷", "你好，世界。東京 서울",
+    "cafe\u0301 Z\u0351\u0353",
+    "שלום עולם مرحبا بالعالم", "line\n\n\r\n  \t end\n", "<|endoftext|><|end|><|pad|>x<|end|>",
+    "don't we'll they've 3.14159", "\x00\x7f\u200b\ufeff",
+]
+
+
+@pytest.mark.parametrize("pattern", [GPT2_PATTERN, None])
+def test_round_trips(pattern):
+    vocab, merges = ref.train_bpe(python_docs_text(5000) + "".join(ROUND_TRIP_TEXTS), 400, SPECIALS, pattern)
+    for text in ROUND_TRIP_TEXTS:
+        ids = ref.encode(text, vocab, merges, SPECIALS, pattern)
+        assert ref.decode(ids, vocab) == text
+        assert ids == learner_encode(text, vocab, merges, SPECIALS, pattern)
+    ids = ref.encode("a<|end|><|pad|>b<|endoftext|><|endoftext|>", vocab, merges, SPECIALS, pattern)
+    assert ids[1] == 256 + len(merges) + 2 and ids[-2:] == [256 + len(merges)] * 2
+
+
+def test_encode_takes_the_smaller_of_two_ids_with_the_same_bytes():
+    vocab = {i: bytes([i]) for i in range(256)} | {256: b"ab", 257: b"ab"}
+    assert ref.encode("ab", vocab, [(b"a", b"b")]) == [256]
+
+
+def test_clear_errors_for_bad_input():
+    with pytest.raises(ValueError, match="vocab_size must be an int >= 257"):
+        ref.train_bpe("abc", 256, special_tokens=["<|x|>"])
+    with pytest.raises(ValueError, match="non-empty"):
+        ref.train_bpe("abc", 300, special_tokens=[""])
+    with pytest.raises(ValueError, match="distinct.*<\\|x\\|>"):
+        ref.train_bpe("abc", 300, special_tokens=["<|x|>", "<|x|>"])
+    with pytest.raises(ValueError, match="not one string"):
+        ref.train_bpe("abc", 300, special_tokens="<|x|>")
+    with pytest.raises(ValueError, match="text must be a str"):
+        ref.train_bpe(b"abc", 300)
+    vocab, merges = ref.train_bpe("abc", 300)
+    with pytest.raises(ValueError, match="'<\\|x\\|>' is not in the vocabulary"):
+        ref.encode("a<|x|>", vocab, merges, special_tokens=["<|x|>"])
+    with pytest.raises(ValueError, match="token id 999"):
+        ref.decode([97, 999], vocab)
+    with pytest.raises(ValueError, match="whole number"):
+        python_docs_text(-1)
+    with pytest.raises(ValueError, match="asked for 100,000,000 characters"):
+        python_docs_text(100_000_000)
+
+
+def test_python_docs_text_is_one_fixed_text():
+    topics = python_docs_text()
+    assert 300_000 < len(topics) and topics.startswith(python_docs_text(1000))
+    long = python_docs_text(1_000_000)
+    assert len(long) == 1_000_000 and long.startswith(topics) and long == python_docs_text(1_000_000)
+    assert "Return" in long[len(topics):]  # docstrings follow the topics
+
+
+# The tokenizer lab ------------------------------------------------------------------------------------
+def test_tokenizer_lab_rows_and_comparisons():
+    text = python_docs_text(20_000)
+    library = tokenizer_lab.train_library_bpe(text + "<|endoftext|>", 300, ["<|endoftext|>"])
+    merges = tokenizer_lab.library_merges(library)
+    assert all(isinstance(a, bytes) and isinstance(b, bytes) for a, b in merges)
+    assert (b" ", b"t") in merges  # GPT-2's "Ġt", back as raw bytes
+    row = tokenizer_lab.library_tokenizer(library)("the 🙂<|endoftext|>")
+    assert b"".join(piece for _, piece in row) == "the 🙂<|endoftext|>".encode()
+    assert row[-1][1] == b"<|endoftext|>"
+
+    vocab, ours = ref.train_bpe(text, 300, ["<|endoftext|>"])
+    row = tokenizer_lab.bpe_tokenizer(vocab, ours, ["<|endoftext|>"])("the<|endoftext|>")
+    assert row == [(vocab_id, vocab[vocab_id]) for vocab_id in ref.encode("the<|endoftext|>", vocab, ours,
+                                                                            ["<|endoftext|>"])]
+    assert row[-1] == (299, b"<|endoftext|>")
+    learner_row = tokenizer_lab.bpe_tokenizer(vocab, ours, encode_fn=lambda *args: [104])("x")
+    assert learner_row == [(104, b"h")]
+
+    pairs = [(b"a", b"b"), (b"c", b"d"), (b"e", b"f")]
+    assert tokenizer_lab.compare_merges(pairs, pairs) == {"in_common": 3, "identical_prefix": 3,
+                                                          "first_difference": None}
+    assert tokenizer_lab.compare_merges(pairs, [pairs[0], pairs[2], pairs[1]]) == {
+        "in_common": 3, "identical_prefix": 1, "first_difference": ((b"c", b"d"), (b"e", b"f"))}
+    assert tokenizer_lab.compare_merges(pairs[:1], pairs)["first_difference"] == (None, (b"c", b"d"))
+    assert tokenizer_lab.bytes_per_token(lambda t: [(0, b"ab"), (1, b"c")], "abc") == 1.5
+    with pytest.raises(ValueError, match="no tokens"):
+        tokenizer_lab.bytes_per_token(lambda t: [], "")
+
+
+# The checks ---------------------------------------------------------------------------------------------
+def test_reference_and_a_plain_learner_pass_every_check(capsys):
+    for train in (ref.train_bpe, learner_train_bpe):
+        checks.check_train_bpe(train)
+        checks.check_train_bpe_hidden(train)
+    for encode in (ref.encode, learner_encode):
+        checks.check_encode_decode(encode, ref.decode)
+        checks.check_encode_decode_hidden(encode, ref.decode)
+    checks.check_get_pair_counts(ref.get_pair_counts)
+    checks.check_merge(ref.merge)
+    assert capsys.readouterr().out.count("✅") == 10
+
+
+def test_pair_count_and_merge_mistakes_are_caught():
+    with pytest.raises(AssertionError, match="overlapping pairs count too"):
+        checks.check_get_pair_counts(get_pair_counts_without_overlaps)
+    with pytest.raises(AssertionError, match="go on at i \\+ 2"):
+        checks.check_merge(merge_without_skipping)
+    with pytest.raises(AssertionError, match="NotImplementedError"):
+        checks.check_merge(lambda ids, pair, new_id: (_ for _ in ()).throw(NotImplementedError()))
+
+
+@pytest.mark.parametrize("mistake, check, message", [
+    ("ties_to_smaller", checks.check_train_bpe, "ties: pick the lexicographically greater pair"),
+    ("ties_by_id", checks.check_train_bpe, "comparing the byte strings"),
+    ("across_pre_tokens", checks.check_train_bpe, "a merge crossed a pre-token boundary"),
+    ("unweighted", checks.check_train_bpe_hidden, "weighted by how often each pre-token occurs"),
+    ("specials_trained_on", checks.check_train_bpe_hidden, "special tokens are not training text"),
+    ("shortest_special_first", checks.check_train_bpe_hidden, "longest special token first"),
+    ("specials_first", checks.check_train_bpe_hidden, "ids right after the last merge"),
+])
+def test_train_bpe_mistakes_are_caught(mistake, check, message):
+    with pytest.raises(AssertionError, match=regex.escape(message)):
+        check(partial(learner_train_bpe, mistake=mistake))
+
+
+@pytest.mark.parametrize("mistake, check, message", [
+    ("leftmost_first", checks.check_encode_decode, "the lowest rank"),
+    ("no_pre_split", checks.check_encode_decode, "no token crosses a pre-token"),
+    ("specials_as_text", checks.check_encode_decode_hidden, "each special token becomes one id"),
+    ("shortest_special_first", checks.check_encode_decode_hidden, "longest first"),
+])
+def test_encode_mistakes_are_caught(mistake, check, message):
+    with pytest.raises(AssertionError, match=regex.escape(message)):
+        check(partial(learner_encode, mistake=mistake), ref.decode)
+
+
+def test_decode_mistakes_are_caught():
+    with pytest.raises(AssertionError, match="join all the tokens' bytes first"):
+        checks.check_encode_decode(ref.encode, decode_token_by_token)
+    with pytest.raises(AssertionError, match="errors='replace'"):
+        checks.check_encode_decode(ref.encode, lambda ids, vocab: b"".join(vocab[i] for i in ids).decode("utf-8",
+                                                                                                         "ignore"))
