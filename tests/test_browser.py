@@ -23,6 +23,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -227,7 +228,9 @@ def percent(text: str) -> float:
     return float(match.group(1))
 
 
-def test_onramp_runs_and_temperature_slider_moves_the_chart(lab, chromium_path, tmp_path):
+@contextmanager
+def browser_page(chromium_path: str, lab: Lab, tmp_path: Path):
+    """A page in headless Chromium; if the test fails, a screenshot and the browser's errors are printed."""
     from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import sync_playwright
 
@@ -246,7 +249,7 @@ def test_onramp_runs_and_temperature_slider_moves_the_chart(lab, chromium_path, 
         page.on("console", lambda message: message.type == "error"
                 and problems.append(f"console error: {message.text}"))
         try:
-            drive_the_onramp(page, lab, tmp_path)
+            yield page
         except BaseException:
             shot = tmp_path / "failure.png"
             try:
@@ -264,11 +267,15 @@ def test_onramp_runs_and_temperature_slider_moves_the_chart(lab, chromium_path, 
         print("browser errors seen (the test passed anyway):\n  " + "\n  ".join(problems[:20]))
 
 
-def drive_the_onramp(page, lab: Lab, tmp_path: Path):
-    from playwright.sync_api import expect
+def test_onramp_runs_and_temperature_slider_moves_the_chart(lab, chromium_path, tmp_path):
+    with browser_page(chromium_path, lab, tmp_path) as page:
+        drive_the_onramp(page, lab, tmp_path)
 
+
+def open_and_run_all(page, lab: Lab, notebook_name: str):
+    """Open a notebook of the server's root, run all its cells and check that none failed."""
     page.set_default_timeout(30_000)
-    page.goto(lab.url(f"/lab/tree/{NOTEBOOK.name}"), wait_until="domcontentloaded")
+    page.goto(lab.url(f"/lab/tree/{notebook_name}"), wait_until="domcontentloaded")
     page.wait_for_function(NOTEBOOK_READY_JS, timeout=PAGE_READY_S * 1000, polling=500)
 
     started = time.monotonic()
@@ -288,6 +295,12 @@ def drive_the_onramp(page, lab: Lab, tmp_path: Path):
     shown_error = re.compile(r"Traceback|Error displaying widget|Failed to (load|render)")
     tracebacks = page.locator(".jp-OutputArea-output", has_text=shown_error)
     assert tracebacks.count() == 0, "an output shows an error:\n" + tracebacks.first.text_content()[:2000]
+
+
+def drive_the_onramp(page, lab: Lab, tmp_path: Path):
+    from playwright.sync_api import expect
+
+    open_and_run_all(page, lab, NOTEBOOK.name)
 
     # TokenizerBox: both rows of coloured chips (SmolLM2 and raw bytes).
     expect(page.locator(".tokbox-name")).to_have_text(["SmolLM2", "raw bytes"], timeout=RENDER_S * 1000)
@@ -356,3 +369,89 @@ def drive_the_onramp(page, lab: Lab, tmp_path: Path):
     page.screenshot(path=str(shot))
     print(f"temperature 1.00 -> 0.05 -> 3.00: top bar {before['texts'][0]} -> {cold['texts'][0]} -> "
           f"{hot['texts'][0]}; screenshot {shot}")
+
+
+# ---- AttentionHover in the browser ----
+
+HOVER_NOTEBOOK = "attention_hover.ipynb"
+HOVER_SENTENCE = "The cat sat on the mat because it was tired."
+
+# Every chip of the widget as drawn: its shade (--ah-strength, 0..1), background and classes.
+CHIP_STATES_JS = """(widget) => Array.from(widget.querySelectorAll('.ah-chip')).map((chip) => ({
+  strength: chip.style.getPropertyValue('--ah-strength'),
+  background: getComputedStyle(chip).backgroundColor,
+  future: chip.classList.contains('ah-future'),
+  focus: chip.classList.contains('ah-focus'),
+  locked: chip.classList.contains('ah-locked'),
+  title: chip.title,
+}))"""
+
+# Runs code in the notebook's kernel, outside any cell, and returns what it printed.
+KERNEL_PRINT_JS = """async (code) => {
+  const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+  let printed = '';
+  const future = kernel.requestExecute({code: code, store_history: false});
+  future.onIOPub = (message) => {
+    if (message.header.msg_type === 'stream') printed += message.content.text;
+  };
+  await future.done;
+  return printed;
+}"""
+
+
+def assert_attention_from(chips: list[dict], focus: int, looker: str):
+    """The chip at `focus` outlined, every chip up to it shaded (the most attended in full colour), the
+    chips after it greyed and unshaded."""
+    earlier, later = chips[: focus + 1], chips[focus + 1:]
+    assert [chip["focus"] for chip in chips] == [i == focus for i in range(len(chips))]
+    assert all(chip["strength"] for chip in earlier), f"earlier chips without a shade: {earlier}"
+    strongest = max(earlier, key=lambda chip: float(chip["strength"]))
+    assert float(strongest["strength"]) == 1
+    assert strongest["background"] != later[0]["background"], "the shade is not drawn"
+    assert all(f"weight from {looker}: " in chip["title"] for chip in earlier)
+    assert all(chip["future"] and not chip["strength"] for chip in later), f"later chips: {later}"
+    assert not any(chip["future"] for chip in earlier)
+
+
+def test_attention_hover_shades_earlier_tokens_and_locks_on_click(lab, chromium_path, tmp_path):
+    """AttentionHover on the real SmolLM2: hovering " it" shades the tokens up to it and greys those
+    after it, drawn in the browser alone; a click locks it, and the lock and head reach the kernel."""
+    import nbformat
+    from playwright.sync_api import expect
+
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "from course_lib.models.smollm import load_smollm2\n"
+        "from course_lib.widgets.attention_hover import AttentionHover\n"
+        f"hover = AttentionHover(load_smollm2(device='cpu'), text={HOVER_SENTENCE!r})\n"
+        "hover")])
+    notebook.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    nbformat.write(notebook, lab.root / HOVER_NOTEBOOK)
+
+    with browser_page(chromium_path, lab, tmp_path) as page:
+        open_and_run_all(page, lab, HOVER_NOTEBOOK)
+        widget = page.locator(".ah")
+        chips = widget.locator(".ah-chip")
+        readout = widget.locator(".ah-readout")
+        expect(chips).to_have_count(11, timeout=RENDER_S * 1000)
+        labels = chips.all_text_contents()
+        it = labels.index("␣it")
+        looker = "“␣it”"
+
+        chips.nth(it).hover()
+        expect(readout).to_contain_text(f"{looker} (layer 0, average of 9 heads) looks most at: “")
+        assert_attention_from(widget.evaluate(CHIP_STATES_JS), it, looker)
+        named = re.findall(r"“([^”]*)” [0-9.]+%", readout.text_content())
+        assert len(named) == 3 and set(named) <= set(labels[: it + 1]), readout.text_content()
+        page.screenshot(path=str(tmp_path / "attention_hover.png"))
+
+        # Locked by a click: hovering another chip, or leaving the row, changes nothing.
+        chips.nth(it).click()
+        chips.nth(1).hover()
+        expect(readout).to_contain_text("locked")
+        assert_attention_from(widget.evaluate(CHIP_STATES_JS), it, looker)
+        page.mouse.move(5, 5)
+        assert widget.evaluate(CHIP_STATES_JS)[it]["locked"]
+        widget.locator(".ah-head").select_option("3")
+        expect(readout).to_contain_text(f"{looker} (layer 0, head 3) looks most at: “")
+        assert_attention_from(widget.evaluate(CHIP_STATES_JS), it, looker)
+        assert page.evaluate(KERNEL_PRINT_JS, "print(hover.locked, hover.head)").split() == [str(it), "3"]
