@@ -90,6 +90,8 @@ def test_partial_utf8_tokens_show_as_hex():
 def test_invisible_characters_are_made_visible():
     assert make_visible(" a\tb\n") == "␣a⇥b↵"
     assert make_visible("\u200d") == "<E2 80 8D>"  # zero-width joiner inside family emoji
+    assert make_visible("\u0301") == "\u25cc\u0301"  # a lone combining acute accent sits on ◌
+    assert make_visible("e\u0301") == "e\u0301"
 
 
 def test_empty_text_gives_zero_counts():
@@ -298,6 +300,173 @@ def test_learner_softmax_is_used_when_it_is_correct():
     assert calls == [1.0, 2.0]
     assert w.notice.value == ""
     assert math.isclose(w.figure.data[0].x[0], torch.softmax(LOGITS / 2, -1)[0].item(), rel_tol=1e-6)
+
+
+# ---- TemperatureExplorer: top-k / top-p filters and drawing tokens ----
+
+from course_lib.reference.lifecycle import sample_next_token, sampling_probabilities  # noqa: E402
+
+
+def filtered_explorer(**kwargs):
+    return TemperatureExplorer(LOGITS, token_label, top_n=5, filters=True, **kwargs)
+
+
+def test_without_filters_there_are_no_filter_controls():
+    w = explorer()
+    assert (w.top_k, w.top_p) == (0, 1.0)
+    assert "pool" not in w.stats.value
+    with pytest.raises(ValueError, match="filters=True"):
+        w.top_k = 3
+    with pytest.raises(ValueError, match="filters=True"):
+        w.top_p = 0.5
+
+
+def test_top_k_cuts_the_rest_to_zero_and_marks_them():
+    w = filtered_explorer()
+    assert (w.top_k_slider.min, w.top_k_slider.max, w.top_k_slider.value) == (0, 100, 0)
+    assert (w.top_p_slider.min, w.top_p_slider.max, w.top_p_slider.value) == (0.05, 1.0, 1.0)
+    assert "sampling pool: <b>8</b> of 8 tokens" in w.stats.value
+    w.top_k = 2
+    expected = sampling_probabilities(LOGITS, 1.0, top_k=2)
+    assert torch.allclose(w.probabilities, expected)
+    assert list(w.figure.data[0].x) == pytest.approx(expected[:5].tolist())
+    assert list(w.figure.layout.yaxis.ticktext)[:5] == ["␣the", "␣a", "↵ ✂ cut", "cat ✂ cut", "&lt;b&gt; ✂ cut"]
+    assert list(w.figure.data[0].text)[2:] == ["cut", "cut", "cut"]
+    assert w.figure.data[1].x[0] == pytest.approx(0.0, abs=1e-6)
+    assert "sampling pool: <b>2</b> of 8 tokens" in w.stats.value
+    w.top_k = 0
+    assert torch.allclose(w.probabilities, softmax_with_temperature(LOGITS, 1.0))
+    assert "✂" not in "".join(w.figure.layout.yaxis.ticktext)
+
+
+def test_top_p_follows_the_temperature_and_combines_with_top_k():
+    w = filtered_explorer(temperature=0.5)
+    w.top_p = 0.9
+    assert torch.allclose(w.probabilities, sampling_probabilities(LOGITS, 0.5, top_p=0.9))
+    pool = int((w.probabilities > 0).sum())
+    assert f"sampling pool: <b>{pool}</b> of 8" in w.stats.value
+    w.temperature = 2.0  # a flatter distribution needs more tokens to reach 0.9
+    assert int((w.probabilities > 0).sum()) > pool
+    w.top_k = 3
+    assert torch.allclose(w.probabilities, sampling_probabilities(LOGITS, 2.0, top_k=3, top_p=0.9))
+
+
+@pytest.mark.parametrize("name, bad", [("top_k", -1), ("top_k", 101), ("top_k", 2.5), ("top_k", True),
+                                       ("top_p", 0.0), ("top_p", 1.5), ("top_p", float("nan"))])
+def test_bad_filter_values_are_refused_and_change_nothing(name, bad):
+    w = filtered_explorer()
+    w.top_k, w.top_p = 4, 0.9
+    before = (w.top_k, w.top_p, w.probabilities.clone())
+    with pytest.raises(ValueError, match=f"{name} must be"):
+        setattr(w, name, bad)
+    assert (w.top_k, w.top_p) == before[:2] and torch.equal(w.probabilities, before[2])
+
+
+def test_filters_apply_after_the_learners_softmax():
+    calls = []
+
+    def my_softmax(logits, temperature):
+        calls.append(temperature)
+        return torch.softmax(logits / temperature, dim=-1)
+
+    w = filtered_explorer(softmax=my_softmax)
+    w.top_k = 1
+    assert calls == [1.0, 1.0] and w.notice.value == ""
+    assert w.probabilities.tolist() == [1.0] + [0.0] * 7
+
+
+def reference_draws(n, seed, **settings):
+    generator = torch.Generator().manual_seed(seed)
+    return [sample_next_token(LOGITS, generator=generator, **settings) for _ in range(n)]
+
+
+def test_draw_uses_the_sampler_at_the_current_settings():
+    calls = []
+
+    def my_sampler(logits, temperature=1.0, top_k=None, top_p=None, generator=None):
+        calls.append((temperature, top_k, top_p))
+        return sample_next_token(logits, temperature, top_k, top_p, generator)
+
+    w = filtered_explorer(sampler=my_sampler, temperature=0.7)
+    w.top_k, w.top_p = 3, 0.95
+    tokens = w.draw(seed=5)
+    assert tokens == reference_draws(10, 5, temperature=0.7, top_k=3, top_p=0.95)
+    assert calls == [(0.7, 3, 0.95)] * 10 and w.notice.value == ""
+    assert " · ".join(make_visible(VOCAB[t]) for t in tokens) in w.draws.value
+    assert "temperature 0.7, top_k 3, top_p 0.95, seed 5" in w.draws.value
+    w.top_k, w.top_p = 0, 1.0
+    calls.clear()
+    w.draw(n=3)
+    assert calls == [(0.7, None, None)] * 3  # filters that are off are passed as None
+
+
+def test_the_draw_button_draws_ten_with_a_new_seed_each_click():
+    w = filtered_explorer(sampler=sample_next_token)
+    assert w.draw_button.description == "Draw 10"
+    w.draw_button.click()
+    assert "seed 0" in w.draws.value
+    w.draw_button.click()
+    assert "seed 1" in w.draws.value
+    assert w.draws.value.count(" · ") == 9
+
+
+def test_without_a_sampler_there_is_no_button_and_draw_uses_the_reference():
+    w = filtered_explorer()
+    assert not any(w.draw_button in getattr(child, "children", ()) for child in w.children)
+    w.top_k = 1
+    assert w.draw(n=20, seed=3) == [0] * 20
+
+
+def test_an_unimplemented_sampler_falls_back_to_the_reference_with_a_notice():
+    def sample_next_token_exercise(logits, temperature=1.0, top_k=None, top_p=None, generator=None):
+        raise NotImplementedError
+
+    w = filtered_explorer(sampler=sample_next_token_exercise)
+    assert w.draw(seed=2) == reference_draws(10, 2, temperature=1.0)
+    assert "sample_next_token_exercise is not implemented yet" in w.notice.value
+    assert "reference sampler" in w.notice.value
+
+
+def always(token):
+    def sampler(logits, temperature=1.0, top_k=None, top_p=None, generator=None):
+        return token
+    return sampler
+
+
+def raising(logits, temperature=1.0, top_k=None, top_p=None, generator=None):
+    raise RuntimeError("invalid multinomial distribution")
+
+
+@pytest.mark.parametrize("bad_sampler, problem", [
+    (raising, "RuntimeError: invalid multinomial distribution"),
+    (always(42), "outside the vocabulary of 8"),
+    (always("the"), "not a token id"),
+    (always(7), "drew &#x27;mat&#x27; (id 7), which the top-k / top-p filters exclude"),
+])
+def test_a_failing_sampler_shows_a_warning_and_draws_with_the_reference(bad_sampler, problem):
+    w = filtered_explorer(sampler=bad_sampler)
+    w.top_k = 3
+    assert w.draw(seed=1) == reference_draws(10, 1, temperature=1.0, top_k=3)
+    assert problem in w.notice.value and "reference sampler" in w.notice.value
+
+
+def test_the_sampler_notice_stays_next_to_the_softmax_notice():
+    def softmax_with_temperature_exercise(logits, temperature):
+        raise NotImplementedError
+
+    w = filtered_explorer(softmax=softmax_with_temperature_exercise, sampler=raising)
+    w.draw()
+    w.temperature = 0.5  # a redraw keeps both notices
+    assert "reference softmax" in w.notice.value and "reference sampler" in w.notice.value
+    w.sampler = sample_next_token
+    w.draw()
+    assert "reference softmax" in w.notice.value and "reference sampler" not in w.notice.value
+
+
+@pytest.mark.parametrize("n", [0, -1, 2.5])
+def test_draw_refuses_a_bad_count(n):
+    with pytest.raises(ValueError, match="n must be a whole number >= 1"):
+        filtered_explorer().draw(n=n)
 
 
 # --- AttentionMap -----------------------------------------------------------------------------

@@ -6,6 +6,23 @@ from __future__ import annotations
 
 from typing import Callable
 
+from course_lib.checks.bpe import (
+    check_encode_decode,
+    check_encode_decode_hidden,
+    check_get_pair_counts,
+    check_merge,
+    check_train_bpe,
+    check_train_bpe_hidden,
+)
+from course_lib.checks.lifecycle import (
+    check_causal_mask,
+    check_cosine_similarity,
+    check_nearest_neighbors,
+    check_sample_next_token,
+    check_sample_next_token_hidden,
+    check_scaled_dot_product_attention,
+    check_scaled_dot_product_attention_hidden,
+)
 from course_lib.checks.onramp import (
     check_generate,
     check_generate_hidden,
@@ -15,6 +32,19 @@ from course_lib.checks.onramp import (
 )
 
 __all__ = [
+    "check_causal_mask",
+    "check_cosine_similarity",
+    "check_encode_decode",
+    "check_encode_decode_hidden",
+    "check_get_pair_counts",
+    "check_merge",
+    "check_nearest_neighbors",
+    "check_sample_next_token",
+    "check_sample_next_token_hidden",
+    "check_scaled_dot_product_attention",
+    "check_scaled_dot_product_attention_hidden",
+    "check_train_bpe",
+    "check_train_bpe_hidden",
     "check_generate",
     "check_generate_hidden",
     "check_softmax_with_temperature",

@@ -3,6 +3,19 @@
 Notebook cells fall back to these (and say so) when a learner skips an exercise, and the checks
 compare a learner's answer against them.
 """
+from course_lib.reference.bpe import GPT2_PATTERN, decode, encode, get_pair_counts, merge, train_bpe
+from course_lib.reference.lifecycle import (
+    causal_mask,
+    cosine_similarity,
+    nearest_neighbors,
+    sample_next_token,
+    sampling_probabilities,
+    scaled_dot_product_attention,
+)
 from course_lib.reference.onramp import generate, softmax_with_temperature
 
-__all__ = ["generate", "softmax_with_temperature"]
+__all__ = [
+    "GPT2_PATTERN", "causal_mask", "cosine_similarity", "decode", "encode", "generate", "get_pair_counts",
+    "merge", "nearest_neighbors", "sample_next_token", "sampling_probabilities", "scaled_dot_product_attention",
+    "softmax_with_temperature", "train_bpe",
+]

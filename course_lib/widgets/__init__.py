@@ -1,6 +1,8 @@
-"""Interactive widgets the notebooks share: tokenizer box, temperature explorer, attention map."""
+"""Interactive widgets the notebooks share: tokenizer box, temperature explorer, attention views, embedding map."""
 from course_lib.widgets.attention import AttentionMap
+from course_lib.widgets.attention_hover import AttentionHover
+from course_lib.widgets.embeddings import EmbeddingMap
 from course_lib.widgets.temperature import TemperatureExplorer
 from course_lib.widgets.tokens import TokenizerBox, bytes_tokenizer
 
-__all__ = ["AttentionMap", "TemperatureExplorer", "TokenizerBox", "bytes_tokenizer"]
+__all__ = ["AttentionHover", "AttentionMap", "EmbeddingMap", "TemperatureExplorer", "TokenizerBox", "bytes_tokenizer"]

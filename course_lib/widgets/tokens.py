@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pathlib
 import re
+import unicodedata
 from typing import Callable, Mapping
 
 import anywidget
@@ -31,12 +32,14 @@ def hex_bytes(data: bytes) -> str:
 
 def make_visible(text: str) -> str:
     """Spaces, newlines and tabs as symbols; other unprintable characters (e.g. the zero-width
-    joiner inside family emoji) as their UTF-8 bytes in hex, so no token ever looks empty."""
-    return "".join(
+    joiner inside family emoji) as their UTF-8 bytes in hex, so no token ever looks empty. A token
+    that starts with a combining accent gets a dotted circle to sit on, as Unicode charts show it."""
+    visible = "".join(
         VISIBLE_WHITESPACE.get(char)
         or (char if char.isprintable() else f"<{hex_bytes(char.encode('utf-8'))}>")
         for char in text
     )
+    return "\u25cc" + visible if visible and unicodedata.combining(visible[0]) else visible
 
 
 def display_piece(token_bytes: bytes) -> str:
