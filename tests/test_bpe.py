@@ -2,6 +2,7 @@
 against the mistakes learners make."""
 import random
 from collections import Counter
+import unicodedata
 from functools import partial
 
 import pytest
@@ -303,3 +304,12 @@ def test_decode_mistakes_are_caught():
     with pytest.raises(AssertionError, match="errors='replace'"):
         checks.check_encode_decode(ref.encode, lambda ids, vocab: b"".join(vocab[i] for i in ids).decode("utf-8",
                                                                                                          "ignore"))
+
+
+def test_the_language_sentences_cover_many_scripts():
+    from course_lib.data.languages import WALK_IN_THE_PARK
+
+    assert len(WALK_IN_THE_PARK) >= 8 and "English" in WALK_IN_THE_PARK
+    # Non-Latin scripts: Cyrillic, Greek, Arabic and Hebrew (right to left), Devanagari, CJK, Hangul.
+    first_letters = {unicodedata.name(next(c for c in s if c.isalpha())).split()[0] for s in WALK_IN_THE_PARK.values()}
+    assert {"LATIN", "CYRILLIC", "GREEK", "ARABIC", "HEBREW", "DEVANAGARI", "CJK", "HANGUL"} <= first_letters
