@@ -14,6 +14,13 @@ from course_lib.checks.bpe import (
     check_train_bpe,
     check_train_bpe_hidden,
 )
+from course_lib.checks.compute import (
+    check_fit_power_law,
+    check_fit_power_law_hidden,
+    check_forward_flops,
+    check_forward_flops_hidden,
+    check_matmul_flops,
+)
 from course_lib.checks.lifecycle import (
     check_causal_mask,
     check_cosine_similarity,
@@ -36,7 +43,12 @@ __all__ = [
     "check_cosine_similarity",
     "check_encode_decode",
     "check_encode_decode_hidden",
+    "check_fit_power_law",
+    "check_fit_power_law_hidden",
+    "check_forward_flops",
+    "check_forward_flops_hidden",
     "check_get_pair_counts",
+    "check_matmul_flops",
     "check_merge",
     "check_nearest_neighbors",
     "check_sample_next_token",

@@ -17,3 +17,28 @@ def call(fn, *args, **kwargs):
     except NotImplementedError:
         name = getattr(fn, "__name__", "this function")
         raise AssertionError(f"\n❌ {name} still raises NotImplementedError: replace that line with your code.") from None
+
+
+def run(fn, what: str, *args, hint: str = "", **kwargs):
+    """fn(*args, **kwargs); an unexpected error becomes a failure that says which case raised it."""
+    try:
+        return call(fn, *args, **kwargs)
+    except AssertionError:
+        raise
+    except Exception as error:
+        fail(f"{what}: your function raised an error", "a result", f"{type(error).__name__}: {error}", hint)
+
+
+def refuses(fn, what: str, hint: str, *args, **kwargs) -> None:
+    """fn(*args, **kwargs) must raise a ValueError with a message."""
+    try:
+        call(fn, *args, **kwargs)
+    except ValueError as error:
+        if not str(error).strip():
+            fail(f"{what} raised a ValueError with no message", "a message that says why", "''")
+        return
+    except AssertionError:
+        raise
+    except Exception as error:
+        fail(f"{what} should raise a ValueError", "ValueError", f"{type(error).__name__}: {error}", hint)
+    fail(f"{what} should be refused", "a ValueError with a clear message", "no error", hint)

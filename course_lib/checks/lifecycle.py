@@ -12,7 +12,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from course_lib.checks.common import call, fail
+from course_lib.checks.common import fail, refuses, run
 from course_lib.models.llama import causal_mask as rectangular_causal_mask
 from course_lib.reference.lifecycle import filter_probabilities, sampling_probabilities
 
@@ -21,31 +21,6 @@ from course_lib.reference.lifecycle import filter_probabilities, sampling_probab
 # draws a token that must never come.
 DRAWS = 2000
 SHARE_TOLERANCE = 0.05
-
-
-def _run(fn, what: str, *args, hint: str = "", **kwargs):
-    """fn(*args, **kwargs); an unexpected error becomes a failure that says which case raised it."""
-    try:
-        return call(fn, *args, **kwargs)
-    except AssertionError:
-        raise
-    except Exception as error:
-        fail(f"{what}: your function raised an error", "a result", f"{type(error).__name__}: {error}", hint)
-
-
-def _refuses(fn, what: str, hint: str, *args, **kwargs) -> None:
-    """fn(*args, **kwargs) must raise a ValueError with a message."""
-    try:
-        call(fn, *args, **kwargs)
-    except ValueError as error:
-        if not str(error).strip():
-            fail(f"{what} raised a ValueError with no message", "a message that says why", "''")
-        return
-    except AssertionError:
-        raise
-    except Exception as error:
-        fail(f"{what} should raise a ValueError", "ValueError", f"{type(error).__name__}: {error}", hint)
-    fail(f"{what} should be refused", "a ValueError with a clear message", "no error", hint)
 
 
 def _as_tensor_result(out, what: str, hint: str) -> torch.Tensor:
@@ -74,7 +49,7 @@ def _matching_hint(got: torch.Tensor, expected: torch.Tensor, mistakes: dict[str
 
 
 def _cosine(fn, a, b, what: str, hint: str = "") -> torch.Tensor:
-    out = _run(fn, what, a, b, hint=hint)
+    out = run(fn, what, a, b, hint=hint)
     return _as_tensor_result(out, what, "keep it a tensor (no .item()), so it works on whole batches of vectors")
 
 
@@ -143,7 +118,7 @@ _QUERY = torch.tensor([1.0, 0.0, 0.0])
 
 
 def _neighbours(fn, what: str, k: int, exclude=()) -> list[tuple[int, float]]:
-    out = _run(fn, what, _NEIGHBOUR_ROWS.clone(), _QUERY.clone(), k, exclude=exclude)
+    out = run(fn, what, _NEIGHBOUR_ROWS.clone(), _QUERY.clone(), k, exclude=exclude)
     shape_hint = "return a list of (row index, similarity) pairs, e.g. [(3, 0.98), (0, 0.71)], with int(i), float(s)"
     if not isinstance(out, list) or not all(isinstance(pair, tuple) and len(pair) == 2 for pair in out):
         fail(f"{what}: the result should be a list of (index, similarity) tuples", "[(int, float), ...]",
@@ -186,10 +161,10 @@ def check_nearest_neighbors(fn) -> None:
         fail("k equal to the number of rows should rank them all", [1, 3, 0, 5, 2, 4], [i for i, _ in got])
 
     size_hint = "check k against the number of rows that are not excluded and raise ValueError with a message"
-    _refuses(fn, "k=0", size_hint, _NEIGHBOUR_ROWS, _QUERY, 0)
-    _refuses(fn, "k=7 for a matrix of 6 rows", size_hint, _NEIGHBOUR_ROWS, _QUERY, 7)
-    _refuses(fn, "k=6 with exclude=[0] (only 5 rows left)", size_hint, _NEIGHBOUR_ROWS, _QUERY, 6, exclude=[0])
-    _refuses(fn, "a vector of length 4 against rows of length 3",
+    refuses(fn, "k=0", size_hint, _NEIGHBOUR_ROWS, _QUERY, 0)
+    refuses(fn, "k=7 for a matrix of 6 rows", size_hint, _NEIGHBOUR_ROWS, _QUERY, 7)
+    refuses(fn, "k=6 with exclude=[0] (only 5 rows left)", size_hint, _NEIGHBOUR_ROWS, _QUERY, 6, exclude=[0])
+    refuses(fn, "a vector of length 4 against rows of length 3",
              "compare matrix.shape[1] with vector.shape[0] and raise ValueError naming both shapes",
              _NEIGHBOUR_ROWS, torch.ones(4), 2)
     print("✅ nearest_neighbors passes the tests.")
@@ -201,7 +176,7 @@ def check_nearest_neighbors(fn) -> None:
 def check_causal_mask(fn) -> None:
     """A boolean lower triangle, diagonal included: True where query i may look at key j <= i."""
     for size in (4, 7, 1):  # a 1 x 1 mask cannot tell the mistakes apart, so it comes last
-        got = _run(fn, f"causal_mask({size})", size)
+        got = run(fn, f"causal_mask({size})", size)
         if not torch.is_tensor(got):
             fail(f"causal_mask({size}) should return a torch tensor", "torch.Tensor", type(got).__name__,
                  "build it with torch.ones(T, T, dtype=torch.bool)")
@@ -270,7 +245,7 @@ def _random_tensors(generator: torch.Generator):
 
 def _compare_attention(fn, what: str, q, k, v, mask=None, hint: str = "") -> None:
     args = (q.clone(), k.clone(), v.clone()) + (() if mask is None else (mask.clone(),))
-    out = _run(fn, what, *args, hint="a size mismatch? use k.transpose(-2, -1), not k.T, so batch dimensions "
+    out = run(fn, what, *args, hint="a size mismatch? use k.transpose(-2, -1), not k.T, so batch dimensions "
                                      "stay where they are")
     got = _as_tensor_result(out, what, "return weights @ v")
     expected = F.scaled_dot_product_attention(q.double(), k.double(), v.double(), attn_mask=mask)
@@ -321,7 +296,7 @@ def check_scaled_dot_product_attention_hidden(fn) -> None:
     mask = rectangular_causal_mask(4, 4).clone()
     mask[2] = False
     q, k, v = randn(4, 8), randn(4, 8), randn(4, 8)
-    out = _run(fn, "a mask whose row 2 allows no key", q, k, v, mask)
+    out = run(fn, "a mask whose row 2 allows no key", q, k, v, mask)
     got = _as_tensor_result(out, "a mask whose row 2 allows no key", "return weights @ v")
     if got.shape == (4, 8) and not (torch.isfinite(got[2]).all() and (got[2] == 0).all()):
         fail("a query allowed to see no key should output zeros, as torch's fused attention does",
@@ -355,7 +330,7 @@ def _draw(fn, logits, generator=None, **settings) -> int:
                 "hold < top_p")
     else:
         hint = ""
-    token = _run(fn, what, logits.clone(), generator=generator, **settings, hint=hint)
+    token = run(fn, what, logits.clone(), generator=generator, **settings, hint=hint)
     if not isinstance(token, int) or isinstance(token, bool):
         fail(f"{what} should return a Python int", "an int such as 3", f"{type(token).__name__}: {token!r}"[:120],
              "convert the picked tensor with int(...)")
@@ -487,12 +462,12 @@ def check_sample_next_token(fn) -> None:
                  "keep the k largest probabilities, torch.topk(probabilities, k), and zero the rest")
     _check_shares(fn, seed=3, temperature=1.0, top_p=0.8)
     _check_generator_is_used(fn)
-    _refuses(fn, "temperature=-1", "check `if temperature < 0: raise ValueError(...)` first",
+    refuses(fn, "temperature=-1", "check `if temperature < 0: raise ValueError(...)` first",
              _LOGITS, temperature=-1.0)
-    _refuses(fn, "top_k=0", "top_k must be a whole number >= 1; raise ValueError otherwise",
+    refuses(fn, "top_k=0", "top_k must be a whole number >= 1; raise ValueError otherwise",
              _LOGITS, temperature=1.0, top_k=0)
     for top_p in (0.0, 1.5):
-        _refuses(fn, f"top_p={top_p}", "top_p must lie in (0, 1]; raise ValueError otherwise", _LOGITS,
+        refuses(fn, f"top_p={top_p}", "top_p must lie in (0, 1]; raise ValueError otherwise", _LOGITS,
                  temperature=1.0, top_p=top_p)
     print("✅ sample_next_token passes the visible tests.")
 
@@ -523,11 +498,11 @@ def check_sample_next_token_hidden(fn) -> None:
                  "sort the probabilities (after the temperature), keep a token while cumsum - p < top_p, and "
                  "map the sorted positions back to token ids")
 
-    _refuses(fn, "temperature=-0.5", "check `if temperature < 0: raise ValueError(...)`", _LOGITS, temperature=-0.5)
+    refuses(fn, "temperature=-0.5", "check `if temperature < 0: raise ValueError(...)`", _LOGITS, temperature=-0.5)
     for top_k in (-3, 2.5):
-        _refuses(fn, f"top_k={top_k}", "top_k must be a whole number >= 1 (isinstance(top_k, int))", _LOGITS,
+        refuses(fn, f"top_k={top_k}", "top_k must be a whole number >= 1 (isinstance(top_k, int))", _LOGITS,
                  temperature=1.0, top_k=top_k)
-    _refuses(fn, "top_p=-0.1", "top_p must lie in (0, 1]", _LOGITS, temperature=1.0, top_p=-0.1)
-    _refuses(fn, "logits of shape (2, 5)", "sample from one position's logits: check logits.dim() == 1",
+    refuses(fn, "top_p=-0.1", "top_p must lie in (0, 1]", _LOGITS, temperature=1.0, top_p=-0.1)
+    refuses(fn, "logits of shape (2, 5)", "sample from one position's logits: check logits.dim() == 1",
              _LOGITS.repeat(2, 1), temperature=1.0)
     print("✅ sample_next_token passes the hidden tests too.")

@@ -3,6 +3,13 @@
 Notebook cells fall back to these (and say so) when a learner skips an exercise, and the checks
 compare a learner's answer against them.
 """
+from course_lib.reference.compute import (
+    fit_power_law,
+    forward_flops,
+    forward_flops_by_part,
+    matmul_flops,
+    parameter_count,
+)
 from course_lib.reference.bpe import GPT2_PATTERN, decode, encode, get_pair_counts, merge, train_bpe
 from course_lib.reference.lifecycle import (
     causal_mask,
@@ -15,7 +22,7 @@ from course_lib.reference.lifecycle import (
 from course_lib.reference.onramp import generate, softmax_with_temperature
 
 __all__ = [
-    "GPT2_PATTERN", "causal_mask", "cosine_similarity", "decode", "encode", "generate", "get_pair_counts",
-    "merge", "nearest_neighbors", "sample_next_token", "sampling_probabilities", "scaled_dot_product_attention",
+    "GPT2_PATTERN", "causal_mask", "cosine_similarity", "decode", "encode", "fit_power_law", "forward_flops",
+    "forward_flops_by_part", "generate", "get_pair_counts", "matmul_flops", "merge", "parameter_count", "nearest_neighbors", "sample_next_token", "sampling_probabilities", "scaled_dot_product_attention",
     "softmax_with_temperature", "train_bpe",
 ]

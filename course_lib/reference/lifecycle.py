@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-import numbers
 import operator
 from typing import Iterable
 
@@ -10,6 +9,7 @@ import torch
 
 from course_lib.models import llama
 from course_lib.reference.onramp import softmax_with_temperature
+from course_lib.validation import is_number, is_whole
 
 # torch.nn.functional.cosine_similarity's default: lengths below it count as eps, so a zero vector
 # gives similarity 0 instead of 0 / 0 = NaN.
@@ -53,7 +53,7 @@ def nearest_neighbors(matrix, vector, k: int, exclude: Iterable[int] = ()) -> li
     if outside:
         raise ValueError(f"exclude holds {outside}, which are not row indices of a matrix with {len(matrix)} rows")
     candidates = len(matrix) - len(excluded)
-    if not _is_whole(k) or not 1 <= k <= candidates:
+    if not is_whole(k) or not 1 <= k <= candidates:
         raise ValueError(f"k must be a whole number from 1 to {candidates} (the rows not excluded), got {k!r}")
     similarities = cosine_similarity(matrix, vector)
     ranking = similarities.index_fill(0, torch.tensor(sorted(excluded), dtype=torch.long), float("-inf"))
@@ -63,7 +63,7 @@ def nearest_neighbors(matrix, vector, k: int, exclude: Iterable[int] = ()) -> li
 
 def causal_mask(T: int) -> torch.Tensor:
     """Boolean (T, T), True where attention is allowed: query i may look at keys j <= i."""
-    if not _is_whole(T) or T < 0:
+    if not is_whole(T) or T < 0:
         raise ValueError(f"T must be a whole number >= 0 (the sequence length), got {T!r}")
     return llama.causal_mask(int(T), int(T))
 
@@ -121,9 +121,9 @@ def filter_probabilities(probabilities: torch.Tensor, top_k: int | None = None,
     (most likely first) hold less than top_p, so the token that crosses the threshold stays in, and
     the most likely token always does. None (or top_p = 1) means no filter.
     """
-    if top_k is not None and not (_is_whole(top_k) and top_k >= 1):
+    if top_k is not None and not (is_whole(top_k) and top_k >= 1):
         raise ValueError(f"top_k must be a whole number >= 1 (or None for no limit), got {top_k!r}")
-    if top_p is not None and not (_is_number(top_p) and 0 < top_p <= 1):
+    if top_p is not None and not (is_number(top_p) and 0 < top_p <= 1):
         raise ValueError(f"top_p must be a number in (0, 1] (or None for no limit), got {top_p!r}")
     if top_k is not None and top_k < probabilities.numel():
         kth = torch.topk(probabilities, int(top_k)).values[-1]
@@ -147,7 +147,7 @@ def sampling_probabilities(logits, temperature: float, top_k: int | None = None,
     means greedy: all the probability on the argmax.
     """
     logits = checked_logits(logits)
-    if not _is_number(temperature) or not temperature >= 0:  # also refuses NaN
+    if not is_number(temperature) or not temperature >= 0:  # also refuses NaN
         raise ValueError(f"temperature must be a number >= 0 (0 means greedy), got {temperature!r}")
     if temperature == 0:
         probabilities = torch.nn.functional.one_hot(logits.argmax(), logits.numel()).to(logits.dtype)
@@ -171,9 +171,3 @@ def _as_float(x) -> torch.Tensor:
     return x if x.is_floating_point() else x.float()
 
 
-def _is_number(x) -> bool:
-    return isinstance(x, numbers.Real) and not isinstance(x, bool)
-
-
-def _is_whole(x) -> bool:
-    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
