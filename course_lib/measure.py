@@ -11,12 +11,13 @@ with device_name(device), since the numbers belong to that machine.
 from __future__ import annotations
 
 import math
-import numbers
 import os
 import platform
 import statistics
+import sys
 import subprocess
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -25,14 +26,11 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from course_lib.device import pick
+from course_lib.validation import is_whole
 
 MEMINFO = Path("/proc/meminfo")
 CPUINFO = Path("/proc/cpuinfo")
 SUPPORTED_DEVICES = ("cpu", "cuda", "mps")
-
-
-def _is_whole(x) -> bool:
-    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
 
 
 def _as_device(device) -> torch.device:
@@ -128,9 +126,9 @@ def time_call(fn: Callable[[], object], *, device=None, warmup: int = 1, repeats
     clock's and the synchronisation's own cost (finding that count takes a few more quick loops).
     device=None times without synchronising (CPU work).
     """
-    if not (_is_whole(warmup) and warmup >= 0):
+    if not (is_whole(warmup) and warmup >= 0):
         raise ValueError(f"warmup must be a whole number >= 0, got {warmup!r}")
-    if not (_is_whole(repeats) and repeats >= 1):
+    if not (is_whole(repeats) and repeats >= 1):
         raise ValueError(f"repeats must be a whole number >= 1, got {repeats!r}")
     if not min_seconds >= 0:
         raise ValueError(f"min_seconds must be >= 0, got {min_seconds!r}")
@@ -198,11 +196,26 @@ def peak_memory_bytes(fn: Callable[[], object], device) -> int:
         synchronize(device)
         peak = torch.mps.current_allocated_memory() - before
     else:
-        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as profiler:
+        with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as profiler:
             result = fn()
         peak = _peak_of_running_sum(profiler)
     del result  # kept alive until here, so that fn's output counts
     return max(0, int(peak))
+
+
+@contextmanager
+def _quiet_stderr():
+    """Silence file descriptor 2: torch's profiler (kineto) writes "profiler_start" and
+    "profiler_stop" lines straight to it on every run, and Jupyter shows them in the notebook."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _peak_of_running_sum(profiler: profile) -> int:
@@ -277,7 +290,7 @@ def cap_sizes(sizes: Sequence[int], bytes_needed: Callable[[int], float], device
 
 def matmul_flops_per_second(n: int, device, dtype: torch.dtype = torch.float32, repeats: int = 5) -> float:
     """Measured FLOP/s of an (n, n) @ (n, n) matmul: its 2·n³ FLOPs over the median time of a call."""
-    if not (_is_whole(n) and n >= 1):
+    if not (is_whole(n) and n >= 1):
         raise ValueError(f"n must be a whole number >= 1, got {n!r}")
     if not dtype.is_floating_point:
         raise ValueError(f"dtype must be a floating-point type such as torch.float32, got {dtype}")

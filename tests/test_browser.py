@@ -2,7 +2,9 @@
 
 Runs every cell of the on-ramp solution, checks that the widgets really render (token chips, the
 attention heatmap, the temperature chart), then moves the temperature slider with the keyboard and
-checks that the bar chart follows.
+checks that the bar chart follows. Notebook A (the lifecycle) gets the same treatment: every cell
+run, then its TokenizerBox, EmbeddingMap, AttentionHover and filtered TemperatureExplorer driven, and
+its plotly figures checked.
 
 Needs Debian's Chromium (`apt-get install chromium chromium-driver`; CI installs it) and the
 Playwright Python package, which is only used to drive that Chromium: no browser is downloaded.
@@ -455,3 +457,309 @@ def test_attention_hover_shades_earlier_tokens_and_locks_on_click(lab, chromium_
         expect(readout).to_contain_text(f"{looker} (layer 0, head 3) looks most at: “")
         assert_attention_from(widget.evaluate(CHIP_STATES_JS), it, looker)
         assert page.evaluate(KERNEL_PRINT_JS, "print(hover.locked, hover.head)").split() == [str(it), "3"]
+
+
+# ---- Notebook A, the lifecycle of an LLM: every widget drawn and answering ----
+
+LIFECYCLE = REPO / "solutions" / "A_lifecycle" / "A_lifecycle.ipynb"
+TOKBOX_TEXT = "Tokenizers don't see letters: strawberry, 12345, naïve, 🍓, שלום"
+TROPHY_SENTENCE = "The trophy did not fit in the suitcase because it was too big."
+TINY_STEPS = 15  # pick(40, 15): the tiny model's training steps under COURSE_FAST=1
+
+# Each cell the test looks into, found by a piece of its source that no other cell has.
+LIFECYCLE_CELLS = {
+    "compression": 'title="Compression on unseen Python documentation',
+    "tokbox": "TokenizerBox(tokenizers_by_name",
+    "languages": 'barmode="group"',
+    "embedmap": "EmbeddingMap(\n",
+    "bank": "def bank_states(sentence)",
+    "hover": "hover = AttentionHover(",
+    "tiny": "P(\" Paris\" | \"The capital of France is\") in the tiny model",
+    "temperature": "TemperatureExplorer(weather_logits",
+}
+
+# Marks each of those cells' node with data-course-cell=NAME, so locators can be scoped to one cell's
+# outputs; returns {name: [indices of the cells whose source matched]}.
+MARK_CELLS_JS = """(needles) => {
+  const notebook = window.jupyterapp.shell.currentWidget.content;
+  const found = {};
+  for (const name of Object.keys(needles)) found[name] = [];
+  notebook.widgets.forEach((cell, index) => {
+    if (cell.model.type !== 'code') return;
+    const source = cell.model.sharedModel.getSource();
+    for (const [name, needle] of Object.entries(needles)) {
+      if (source.includes(needle)) {
+        cell.node.dataset.courseCell = name;
+        found[name].push(index);
+      }
+    }
+  });
+  return found;
+}"""
+
+# A plotly scatter as drawn: per trace, its points and text labels; the legend's entries.
+SCATTER_STATE_JS = """(plot) => ({
+  traces: Array.from(plot.querySelectorAll('.scatterlayer .trace')).map((trace) => ({
+    points: trace.querySelectorAll('path.point').length,
+    texts: Array.from(trace.querySelectorAll('.textpoint text')).map((t) => t.textContent),
+    line: !!trace.querySelector('path.js-line'),
+  })),
+  legend: Array.from(plot.querySelectorAll('.legend .traces .legendtext')).map((t) => t.textContent),
+})"""
+
+
+def test_lifecycle_notebook_widgets_render_and_respond(lab, chromium_path, tmp_path):
+    """Notebook A runs in the browser without an error; its TokenizerBox, EmbeddingMap,
+    AttentionHover and TemperatureExplorer (with top-k, top-p and draws) render and answer input, and
+    its plotly figures are drawn."""
+    shutil.copy(LIFECYCLE, lab.root / LIFECYCLE.name)
+    with browser_page(chromium_path, lab, tmp_path) as page:
+        drive_the_lifecycle(page, lab, tmp_path)
+
+
+def drive_the_lifecycle(page, lab: Lab, tmp_path: Path):
+    started = time.monotonic()
+    open_and_run_all(page, lab, LIFECYCLE.name)
+    # The server's COURSE_FAST=1 reached the kernel, so the notebook ran its short settings.
+    assert page.evaluate(KERNEL_PRINT_JS, "print(pick('normal', 'fast'))").strip() == "fast"
+    found = page.evaluate(MARK_CELLS_JS, LIFECYCLE_CELLS)
+    assert all(len(indices) == 1 for indices in found.values()), f"cells found by their source: {found}"
+
+    def outputs(name: str):
+        return page.locator(f'[data-course-cell="{name}"] .jp-OutputArea')
+
+    check_tokenizer_box(page, outputs("tokbox"), tmp_path)
+    unlabelled = check_embedding_map(page, outputs("embedmap"), tmp_path)
+    check_attention_hover(page, outputs("hover"), tmp_path)
+    entities = check_temperature_filters(page, outputs("temperature"), tmp_path)
+    check_lifecycle_figures(page, outputs, tmp_path)
+    print(f"notebook A in the browser: {time.monotonic() - started:.0f} s")
+    # Last, so that these do not hide the checks of the other widgets.
+    assert not unlabelled + entities, "labels missing or garbled:\n" + "\n".join(unlabelled + entities)
+
+
+def check_tokenizer_box(page, out, tmp_path: Path):
+    """Four rows of chips for the notebook's sentence (raw bytes: one chip per byte), and typing in the
+    box re-cuts every row."""
+    from playwright.sync_api import expect
+
+    box = out.locator(".tokbox")
+    names = box.locator(".tokbox-name")
+    expect(names).to_have_text(
+        [re.compile(r"^SmolLM2 "), re.compile(r"^your BPE "), re.compile(r"^tokenizers library "),
+         re.compile(r"^raw bytes ")], timeout=RENDER_S * 1000)
+    expect(box.locator(".tokbox-input")).to_have_value(TOKBOX_TEXT)
+    expect(box.locator(".tokbox-error"), "a tokenizer row shows an error").to_have_count(0)
+    rows = box.locator(".tokbox-row")
+    n_bytes = len(TOKBOX_TEXT.encode("utf-8"))
+    expect(rows.nth(3).locator(".tokbox-chip"), "one raw-bytes chip per byte").to_have_count(n_bytes)
+    counts = [rows.nth(i).locator(".tokbox-chip").count() for i in range(4)]
+    assert all(0 < count < n_bytes for count in counts[:3]), f"chips per row: {counts}"
+    for i, count in enumerate(counts):
+        expect(rows.nth(i).locator(".tokbox-counts")).to_contain_text(f"{count} tokens")
+    box.scroll_into_view_if_needed()
+    page.screenshot(path=str(tmp_path / "lifecycle_tokens.png"))
+
+    # Typing goes to the kernel and back: every row re-cut for the new text.
+    box.locator(".tokbox-input").fill("strawberry")
+    expect(rows.nth(3).locator(".tokbox-chip")).to_have_count(len("strawberry"), timeout=CHART_UPDATE_S * 1000)
+    for i in range(3):
+        expect(rows.nth(i).locator(".tokbox-counts")).to_contain_text("10 characters")
+        assert 1 <= rows.nth(i).locator(".tokbox-chip").count() < len("strawberry")
+
+
+def check_embedding_map(page, out, tmp_path: Path) -> list[str]:
+    """The map of the notebook's 20 words; typing " cat" and Enter adds a point labelled ␣cat, and a
+    second " cat" is refused with a message and leaves the map as it was. Returns the points drawn
+    without their label, checked last so that the other widgets are checked too."""
+    from playwright.sync_api import expect
+
+    text_box = out.locator(".widget-text input")
+    status = out.locator(".widget-html")
+    plot = out.locator(".js-plotly-plot")
+    title = plot.locator(".gtitle")
+    expect(plot, "the embedding map did not render").to_have_count(1, timeout=RENDER_S * 1000)
+    expect(status).to_have_count(1)
+    plot.scroll_into_view_if_needed()
+    expect(title).to_contain_text("20 words in 2-D", timeout=RENDER_S * 1000)
+
+    def points(state) -> int:
+        return sum(trace["points"] for trace in state["traces"])
+
+    def labels(state) -> list[str]:
+        return [text for trace in state["traces"] for text in trace["texts"]]
+
+    def unlabelled(state, when: str) -> list[str]:
+        return [f"embedding map {when}: legend {state['legend']}: trace {i} has {trace['points']} points but "
+                f"{len(trace['texts'])} labels {trace['texts']}"
+                for i, trace in enumerate(state["traces"]) if len(trace["texts"]) != trace["points"]]
+
+    before = plot.evaluate(SCATTER_STATE_JS)
+    assert points(before) == 20, f"embedding map: {before}"
+    assert set(before["legend"]) == {"royalty", "people", "places", "fruit", "numbers"}, before["legend"]
+    assert "␣cat" not in labels(before)
+    problems = unlabelled(before, "as the notebook drew it")
+
+    text_box.fill(" cat")
+    text_box.press("Enter")
+    expect(status).to_contain_text("Added ' cat': 1 token.", timeout=CHART_UPDATE_S * 1000)
+    expect(title).to_contain_text("21 words in 2-D", timeout=CHART_UPDATE_S * 1000)
+    page.wait_for_function(
+        "(plot) => Array.from(plot.querySelectorAll('.scatterlayer .textpoint text'))"
+        ".some((t) => t.textContent === '␣cat')",
+        arg=plot.element_handle(), timeout=CHART_UPDATE_S * 1000)
+    added = plot.evaluate(SCATTER_STATE_JS)
+    assert points(added) == 21, f"after adding ' cat': {added}"
+    assert labels(added).count("␣cat") == 1, f"after adding ' cat': {added}"
+    assert "other" in added["legend"], f"' cat' has no group, so it is drawn as 'other': {added['legend']}"
+    problems += unlabelled(added, "after adding ' cat'")
+    expect(text_box, "the box is emptied after a word is added").to_have_value("")
+    page.screenshot(path=str(tmp_path / "lifecycle_embedding_map.png"))
+
+    # The same word again: a message, no second point, and the box keeps the word to fix.
+    text_box.fill(" cat")
+    text_box.press("Enter")
+    expect(status).to_contain_text("' cat' is already on the map.", timeout=CHART_UPDATE_S * 1000)
+    expect(title).to_contain_text("21 words in 2-D")
+    assert plot.evaluate(SCATTER_STATE_JS) == added, "a refused word changed the map"
+    expect(text_box).to_have_value(" cat")
+    return problems
+
+
+def check_attention_hover(page, out, tmp_path: Path):
+    """The trophy sentence as chips; hovering " it" shades the chips up to it and greys the later ones,
+    at the layer and head the notebook's head search chose (set from the kernel after the widget ran)."""
+    from playwright.sync_api import expect
+
+    widget = out.locator(".ah")
+    chips = widget.locator(".ah-chip")
+    readout = widget.locator(".ah-readout")
+    expect(chips.first).to_be_visible(timeout=RENDER_S * 1000)
+    labels = chips.all_text_contents()
+    assert "".join(labels).replace("␣", " ") == TROPHY_SENTENCE, f"chips: {labels}"
+    layer, head = page.evaluate(KERNEL_PRINT_JS, "print(hover.layer, hover.head)").split()
+    assert head != "-1", "the head search did not pick a head for the widget"
+    it = labels.index("␣it")
+    looker = "“␣it”"
+
+    widget.scroll_into_view_if_needed()
+    chips.nth(it).hover()
+    expect(readout).to_contain_text(f"{looker} (layer {layer}, head {head}) looks most at: “",
+                                    timeout=CHART_UPDATE_S * 1000)
+    assert_attention_from(widget.evaluate(CHIP_STATES_JS), it, looker)
+    page.screenshot(path=str(tmp_path / "lifecycle_attention_hover.png"))
+    page.mouse.move(5, 5)
+    expect(readout).to_contain_text("Hover over a token")
+    assert not any(chip["future"] or chip["strength"] for chip in widget.evaluate(CHIP_STATES_JS))
+
+
+def check_temperature_filters(page, out, tmp_path: Path) -> list[str]:
+    """TemperatureExplorer with filters: three sliders at their starting values; top-k 3 cuts the other 9
+    bars, "Draw 10" draws only kept tokens; top-p 0.05 then keeps the top token alone. Returns the tick
+    labels that show an HTML entity instead of the token's text, checked last."""
+    from playwright.sync_api import expect
+
+    def slider(label: str):
+        return out.locator(".widget-slider").filter(
+            has=page.locator(".widget-label", has_text=re.compile(f"^{re.escape(label)}$")))
+
+    temperature, top_k, top_p = slider("temperature"), slider("top-k (0 = off)"), slider("top-p (1 = off)")
+    plot = out.locator(".js-plotly-plot")
+    expect(plot, "the temperature chart did not render").to_have_count(1, timeout=RENDER_S * 1000)
+    plot.scroll_into_view_if_needed()
+    page.wait_for_function("(plot) => plot.querySelectorAll('.trace.bars .point path').length > 0",
+                           arg=plot.element_handle(), timeout=RENDER_S * 1000)
+    for control, value in ((temperature, "0.80"), (top_k, "0"), (top_p, "1.00")):
+        expect(control.locator(".widget-readout")).to_have_text(value)
+    before = plot.evaluate(CHART_STATE_JS)
+    assert len(before["texts"]) == len(before["ticks"]) == 13, f"temperature chart: {before}"
+    assert not any("cut" in text for text in before["texts"] + before["ticks"]), f"cut at the start: {before}"
+    problems = [f"temperature chart: tick label {tick!r} shows an HTML entity, not the token's text"
+                for tick in before["ticks"] if re.search(r"&#?\w+;", tick)]
+    stats = out.locator(".widget-html").first
+    expect(stats).to_contain_text("sampling pool: 49,152 of 49,152 tokens")
+
+    def cut_count(n: int):
+        """The chart once n of its token bars are marked cut (in their tick label: plotly draws no text on
+        a bar of length 0)."""
+        page.wait_for_function(
+            "([plot, n]) => Array.from(plot.querySelectorAll('.ytick text'))"
+            ".filter((t) => t.textContent.endsWith(' ✂ cut')).length === n",
+            arg=[plot.element_handle(), n], timeout=CHART_UPDATE_S * 1000)
+        return plot.evaluate(CHART_STATE_JS)
+
+    handle = top_k.locator(".noUi-handle")
+    for _ in range(3):
+        handle.press("ArrowRight")
+    expect(top_k.locator(".widget-readout")).to_have_text("3")
+    filtered = cut_count(9)
+    assert [tick.endswith(" ✂ cut") for tick in filtered["ticks"]] == [False] * 3 + [True] * 9 + [False], filtered
+    assert [tick.removesuffix(" ✂ cut") for tick in filtered["ticks"]] == before["ticks"], \
+        "top-k changed which tokens the bars show"
+    assert percent(filtered["texts"][0]) > percent(before["texts"][0]), "the kept tokens were not renormalised"
+    assert sum(map(percent, filtered["texts"][:3])) == pytest.approx(100, abs=0.2), filtered
+    assert filtered["widths"][3:12] == [0] * 9, f"cut bars are not at 0: {filtered}"
+    expect(stats).to_contain_text("sampling pool: 3 of 49,152 tokens")
+    page.screenshot(path=str(tmp_path / "lifecycle_top_k.png"))
+
+    draw_button = page.locator("button", has_text=re.compile(r"^Draw 10$"))  # a `has=` locator is relative
+    draw = out.locator(".widget-hbox").filter(has=draw_button).locator("button")
+    draws = out.locator(".widget-hbox").filter(has=draw_button).locator(".widget-html")
+
+    def drawn(settings: str) -> list[str]:
+        suffix = f" ({settings})"
+        expect(draws).to_contain_text(suffix, timeout=CHART_UPDATE_S * 1000)
+        tokens = draws.text_content().strip().removesuffix(suffix).split(" · ")
+        assert len(tokens) == 10, f"draws: {draws.text_content()!r}"
+        return tokens
+
+    draw.click()
+    tokens = drawn("temperature 0.8, top_k 3, seed 0")
+    assert set(tokens) <= set(filtered["ticks"][:3]), f"drew {tokens}, outside the kept {filtered['ticks'][:3]}"
+    top_p.locator(".noUi-handle").press("Home")
+    expect(top_p.locator(".widget-readout")).to_have_text("0.05")
+    cut_count(11)
+    expect(stats).to_contain_text("sampling pool: 1 of 49,152 tokens")
+    draw.click()
+    assert drawn("temperature 0.8, top_k 3, top_p 0.05, seed 1") == [before["ticks"][0]] * 10
+    expect(out, "the explorer fell back to the reference or showed a warning").not_to_contain_text("⚠")
+    page.screenshot(path=str(tmp_path / "lifecycle_draws.png"))
+    return problems
+
+
+def check_lifecycle_figures(page, outputs, tmp_path: Path):
+    """The four static plotly figures drawn with their traces, and six plotly plots in the notebook."""
+    from playwright.sync_api import expect
+
+    def drawn(name: str, selector: str, count: int):
+        plot = outputs(name).locator(".js-plotly-plot")
+        expect(plot, f"the {name} figure did not render").to_have_count(1, timeout=RENDER_S * 1000)
+        plot.scroll_into_view_if_needed()
+        expect(plot.locator(selector), f"the {name} figure").to_have_count(count, timeout=RENDER_S * 1000)
+        return plot
+
+    compression = drawn("compression", ".trace.bars .point path", 4)
+    ticks = compression.locator(".ytick text").all_text_contents()
+    assert sorted(re.sub(r" \(.*", "", tick) for tick in ticks) == \
+        ["SmolLM2", "raw bytes", "tokenizers library", "your BPE"], ticks
+    bar_texts = compression.evaluate(CHART_STATE_JS)["texts"]
+    assert len(bar_texts) == 4 and "1.00" in bar_texts, f"raw bytes should be 1 byte per token: {bar_texts}"
+
+    languages = drawn("languages", ".trace.bars", 4)
+    expect(languages.locator(".trace.bars").first.locator(".point path")).to_have_count(14)
+    expect(languages.locator(".legend .legendtext")).to_have_text(
+        [re.compile(r"^SmolLM2 "), re.compile(r"^your BPE "), re.compile(r"^tokenizers library "),
+         re.compile(r"^raw bytes ")])
+
+    bank = drawn("bank", ".scatterlayer .trace", 3)
+    state = bank.evaluate(SCATTER_STATE_JS)
+    assert [trace["points"] for trace in state["traces"]] == [31] * 3 and all(t["line"] for t in state["traces"]), state
+    assert state["legend"] == ["river vs river", "money vs money", "river vs money"], state
+
+    tiny = drawn("tiny", ".scatterlayer .trace", 1)
+    state = tiny.evaluate(SCATTER_STATE_JS)
+    assert state["traces"][0]["points"] == TINY_STEPS and state["traces"][0]["line"], state
+
+    # Those four, the embedding map and the temperature chart.
+    assert page.locator(".jp-Notebook .js-plotly-plot").count() >= 6
+    page.screenshot(path=str(tmp_path / "lifecycle_figures.png"))

@@ -26,7 +26,7 @@ class AttentionMap(widgets.VBox):
                              f"for {len(labels)} labels, got {shape}")
         self.attentions = attentions
         # Position numbers keep repeated tokens apart on the axes.
-        self.labels = [f"{i}:{html.escape(make_visible(label))}" for i, label in enumerate(labels)]
+        self.labels = [f"{i}:{html.escape(make_visible(label), quote=False)}" for i, label in enumerate(labels)]
         self.layer_slider = widgets.IntSlider(value=layer, min=0, max=len(attentions) - 1,
                                               description="layer", continuous_update=True)
         self.head_slider = widgets.IntSlider(value=head, min=0, max=shape[0] - 1,

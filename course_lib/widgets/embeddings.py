@@ -68,12 +68,17 @@ class EmbeddingMap(widgets.VBox):
         self.add_button = widgets.Button(description="Add", button_style="primary")
         self.remove_button = widgets.Button(description="Remove")
         self.status = widgets.HTML()
-        trace_names = list(dict.fromkeys([*self.groups.values(), UNGROUPED]))
+        for word in words:
+            self._store(word)
+        self._project()
+        # The first words go into the figure as it is created: plotly's FigureWidget shown inside a
+        # VBox keeps only the last of the updates made before it is displayed.
+        traces, title = self._traces()
         self.figure = go.FigureWidget(
             [go.Scatter(name=name, mode="markers+text", textposition="top center", marker=dict(size=9),
-                        hovertemplate="%{customdata}<extra></extra>") for name in trace_names],
+                        hovertemplate="%{customdata}<extra></extra>", **data) for name, data in traces.items()],
             layout=go.Layout(
-                height=520, margin=dict(l=10, r=10, t=50, b=10), showlegend=bool(self.groups),
+                title_text=title, height=520, margin=dict(l=10, r=10, t=50, b=10), showlegend=bool(self.groups),
                 # Equal scales on both axes: distances on the map are distances between projections.
                 xaxis=dict(title_text="principal direction 1", zeroline=False),
                 yaxis=dict(title_text="principal direction 2", zeroline=False, scaleanchor="x"),
@@ -84,9 +89,6 @@ class EmbeddingMap(widgets.VBox):
         self.remove_button.on_click(lambda button: self._from_box(self.remove_word))
         # ipywidgets 8 deprecates Text.on_submit, but its front end still sends this message on Enter.
         self.text.on_msg(self._on_text_message)
-        for word in words:
-            self.add_word(word)
-        self._redraw()
 
     @property
     def words(self) -> list[str]:
@@ -105,9 +107,7 @@ class EmbeddingMap(widgets.VBox):
 
     def add_word(self, word: str) -> None:
         """Put `word` on the map; ValueError (and no change) for empty, whitespace-only or repeated words."""
-        token_ids = self._token_ids_of(word)
-        self._token_ids[word] = token_ids
-        self._vectors[word] = self.embeddings[token_ids].double().mean(dim=0)
+        token_ids = self._store(word)
         self._redraw()
         message = (f"Added {word!r}: 1 token." if len(token_ids) == 1 else
                    f"Added {word!r}: {len(token_ids)} tokens ({self._pieces(word)}), placed at the "
@@ -122,6 +122,13 @@ class EmbeddingMap(widgets.VBox):
         del self._vectors[word], self._token_ids[word]
         self._redraw()
         self.status.value = notice_html(f"Removed {word!r}.", INFO_COLOUR)
+
+    def _store(self, word) -> list[int]:
+        """Look `word` up and keep its vector (mean of its tokens' rows); its token ids."""
+        token_ids = self._token_ids_of(word)
+        self._token_ids[word] = token_ids
+        self._vectors[word] = self.embeddings[token_ids].double().mean(dim=0)
+        return token_ids
 
     def _token_ids_of(self, word) -> list[int]:
         if not isinstance(word, str):
@@ -157,24 +164,42 @@ class EmbeddingMap(widgets.VBox):
 
     def _label(self, word: str) -> str:
         n_tokens = len(self._token_ids[word])
-        return html.escape(make_visible(word) + (f" ({n_tokens} tokens)" if n_tokens > 1 else ""))
+        return html.escape(make_visible(word) + (f" ({n_tokens} tokens)" if n_tokens > 1 else ""), quote=False)
 
-    def _redraw(self) -> None:
+    def _project(self) -> None:
+        """The 2-D PCA coordinates of the words on the map (none below 2 words)."""
         words = self.words
         if len(words) >= 2:
             coordinates, self._explained_variance = pca_2d(torch.stack([self._vectors[w] for w in words]))
             self._points = {w: (float(x), float(y)) for w, (x, y) in zip(words, coordinates.tolist())}
+        else:
+            self._points, self._explained_variance = {}, None
+
+    def _traces(self) -> tuple[dict[str, dict], str]:
+        """Each group's trace data (name -> x, y, text, customdata, showlegend) and the title."""
+        traces = {}
+        for name in dict.fromkeys([*self.groups.values(), UNGROUPED]):
+            members = [w for w in self._points if self.groups.get(w, UNGROUPED) == name]
+            traces[name] = dict(
+                x=[self._points[w][0] for w in members],
+                y=[self._points[w][1] for w in members],
+                text=[self._label(w) for w in members],
+                customdata=[f"{self._label(w)}<br>tokens: {html.escape(self._pieces(w), quote=False)}"
+                            for w in members],
+                showlegend=bool(members) and bool(self.groups),
+            )
+        words = self.words
+        if self._explained_variance is not None:
             title = (f"{len(words)} words in 2-D: the map keeps {self._explained_variance:.0%} of their spread "
                      f"(PCA of {self.embeddings.shape[1]}-dimensional vectors)")
         else:
-            self._points, self._explained_variance = {}, None
             title = f"Add at least 2 words to draw the map ({len(words)} so far)."
+        return traces, html.escape(title, quote=False)
+
+    def _redraw(self) -> None:
+        self._project()
+        traces, title = self._traces()
         with self.figure.batch_update():
             for trace in self.figure.data:
-                members = [w for w in self._points if self.groups.get(w, UNGROUPED) == trace.name]
-                trace.x = [self._points[w][0] for w in members]
-                trace.y = [self._points[w][1] for w in members]
-                trace.text = [self._label(w) for w in members]
-                trace.customdata = [f"{self._label(w)}<br>tokens: {html.escape(self._pieces(w))}" for w in members]
-                trace.showlegend = bool(members) and bool(self.groups)
-            self.figure.layout.title.text = html.escape(title)
+                trace.update(**traces[trace.name])
+            self.figure.layout.title.text = title

@@ -252,7 +252,7 @@ class SquareExplorer(widgets.HBox):
             for name, costs in plot.items():
                 xs, ys = _measured(self.lengths, costs)
                 exponent, constant = self._fits[name]
-                colour, label = next(colours), html.escape(name)
+                colour, label = next(colours), html.escape(name, quote=False)
                 figure.add_trace(go.Scatter(
                     x=xs, y=ys, mode="markers", name=label, legendgroup=label, showlegend=False,
                     marker=dict(color=colour, size=8),
@@ -262,13 +262,13 @@ class SquareExplorer(widgets.HBox):
                     x=line_ends, y=[constant * x**exponent for x in line_ends], mode="lines",
                     name=f"{label}: slope {exponent:.2f}", legendgroup=label, line=dict(color=colour),
                     hovertemplate=f"fit: {constant:.3g}·N^{exponent:.2f}<extra></extra>"), row=row, col=1)
-            figure.update_yaxes(title_text=html.escape(y_labels[row - 1]), type="log", row=row, col=1)
+            figure.update_yaxes(title_text=html.escape(y_labels[row - 1], quote=False), type="log", row=row, col=1)
         # A fixed x range holding the measurements and the whole slider, so the marker never rescales it.
         low, high = min(1.0, self.lengths[0]) / 1.3, max(self.max_n, self.lengths[-1]) * 1.3
         figure.update_xaxes(type="log", range=[math.log10(low), math.log10(high)])
         figure.update_xaxes(title_text="input length N (tokens)", row=len(y_labels), col=1)
         figure.update_layout(
-            title_text=html.escape(f"Measured on {device_label}: cost against N, log-log"),
+            title_text=html.escape(f"Measured on {device_label}: cost against N, log-log", quote=False),
             width=640, height=460 if len(y_labels) == 1 else 680, margin=dict(l=10, r=10, t=50, b=10),
             legend=dict(orientation="h", yanchor="top", y=-0.12 if len(y_labels) == 1 else -0.08),
             # The slider's N: data coordinates on x (shapes on log axes take plain values), the full height on y.

@@ -60,7 +60,7 @@ def entropy_bits(probabilities: torch.Tensor) -> float:
 
 
 def notice_html(message: str, colour: str) -> str:
-    return f'<div style="border-left: 3px solid {colour}; padding: 2px 8px">{html.escape(message)}</div>'
+    return f'<div style="border-left: 3px solid {colour}; padding: 2px 8px">{html.escape(message, quote=False)}</div>'
 
 
 class TemperatureExplorer(widgets.VBox):
@@ -116,7 +116,7 @@ class TemperatureExplorer(widgets.VBox):
         self.figure = go.FigureWidget(
             bars,
             layout=go.Layout(
-                title_text=html.escape(title),
+                title_text=html.escape(title, quote=False),
                 height=90 + 26 * len(positions),
                 showlegend=False,
                 margin=dict(l=10, r=20, t=40 if title else 10, b=40),
@@ -196,7 +196,7 @@ class TemperatureExplorer(widgets.VBox):
         tokens, self._sampler_notice = self._draws(n, seed)
         settings = ", ".join(f"{name} {value:g}" for name, value in self._sampling_settings().items()
                              if value is not None)
-        labels = " · ".join(html.escape(make_visible(self.token_label(token))) for token in tokens)
+        labels = " · ".join(html.escape(make_visible(self.token_label(token)), quote=False) for token in tokens)
         self.draws.value = f"<span style='font-family: monospace'>{labels}</span> ({settings}, seed {seed})"
         self.notice.value = self._softmax_notice + self._sampler_notice
         return tokens
@@ -313,12 +313,12 @@ class TemperatureExplorer(widgets.VBox):
         top_probabilities, top_ids = probabilities[top_ids].tolist(), top_ids.tolist()
         cut = [p == 0 and unfiltered[i] > 0 for p, i in zip(top_probabilities, top_ids)]
         # Escaped because plotly reads tick text as HTML, and tokens like "<b" or "<|im_end|>" exist.
-        labels = [html.escape(make_visible(self.token_label(token_id))) + (" ✂ cut" if is_cut else "")
+        labels = [html.escape(make_visible(self.token_label(token_id)), quote=False) + (" ✂ cut" if is_cut else "")
                   for token_id, is_cut in zip(top_ids, cut)]
         with self.figure.batch_update():
             bars = self.figure.data[0]
             bars.x = top_probabilities
-            bars.text = ["cut" if is_cut else f"{p:.1%}" for p, is_cut in zip(top_probabilities, cut)]
+            bars.text = ["" if is_cut else f"{p:.1%}" for p, is_cut in zip(top_probabilities, cut)]
             bars.customdata = [
                 f"{label} (id {token_id}): {p:.4f}"
                 for label, token_id, p in zip(labels, top_ids, top_probabilities)
