@@ -10,11 +10,10 @@ from typing import Callable, Iterable
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
-from course_lib.models.smollm import _bytes_to_unicode
+from course_lib.models.smollm import byte_level_token_bytes, raw_bytes
 from course_lib.reference import bpe
 
 TokenizeFn = Callable[[str], list[tuple[int, bytes]]]
-BYTE_OF_CHAR = {char: byte for byte, char in _bytes_to_unicode().items()}  # undoes GPT-2's mapping
 
 
 def train_library_bpe(text: str, vocab_size: int, special_tokens: Iterable[str] = ()) -> Tokenizer:
@@ -34,25 +33,17 @@ def train_library_bpe(text: str, vocab_size: int, special_tokens: Iterable[str] 
     return tokenizer
 
 
-def _raw_bytes(piece: str) -> bytes:
-    """A token as the library stores it (GPT-2's printable stand-in for each byte) -> its raw bytes."""
-    return bytes(BYTE_OF_CHAR[char] for char in piece)
-
-
 def library_merges(tokenizer: Tokenizer) -> list[tuple[bytes, bytes]]:
     """The tokenizer's merges, in the order learned, as pairs of raw bytes (the form train_bpe returns)."""
     merges = json.loads(tokenizer.to_str())["model"]["merges"]
     # Recent versions store each merge as [a, b], older ones as the string "a b".
     pairs = [merge.split(" ") if isinstance(merge, str) else merge for merge in merges]
-    return [(_raw_bytes(a), _raw_bytes(b)) for a, b in pairs]
+    return [(raw_bytes(a), raw_bytes(b)) for a, b in pairs]
 
 
 def library_tokenizer(tokenizer: Tokenizer) -> TokenizeFn:
     """`tokenizer` as a TokenizerBox row: text -> [(id, token bytes), ...]."""
-    special = {token.content for token in tokenizer.get_added_tokens_decoder().values()}
-    token_bytes = {}
-    for piece, token_id in tokenizer.get_vocab(with_added_tokens=True).items():
-        token_bytes[token_id] = piece.encode("utf-8") if piece in special else _raw_bytes(piece)
+    token_bytes = byte_level_token_bytes(tokenizer)
 
     def tokenize(text: str) -> list[tuple[int, bytes]]:
         return [(i, token_bytes[i]) for i in tokenizer.encode(text).ids]

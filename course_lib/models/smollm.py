@@ -274,13 +274,8 @@ class SmolLM:
     @cached_property
     def token_bytes(self) -> list[bytes]:
         """The raw bytes of every token id (a token can hold part of a multi-byte character)."""
-        byte_of = {ch: b for b, ch in _bytes_to_unicode().items()}
-        special = set(self.tokenizer.get_added_tokens_decoder())
-        table = []
-        for i in range(self.config.vocab_size):
-            piece = self.tokenizer.id_to_token(i)
-            table.append(piece.encode() if i in special else bytes(byte_of[ch] for ch in piece))
-        return table
+        table = byte_level_token_bytes(self.tokenizer)
+        return [table[i] for i in range(self.config.vocab_size)]
 
     def tokenize(self, text: str) -> list[tuple[int, bytes]]:
         """(id, raw bytes) for every token of `text`, the form the tokenizer widgets take."""
@@ -366,6 +361,20 @@ class SmolLM:
         return torch.tensor([self._checked_ids(ids)], device=self.device)
 
 
+def raw_bytes(piece: str) -> bytes:
+    """A byte-level BPE token as stored in a vocabulary (one printable stand-in character per byte,
+    GPT-2's table) -> its raw bytes."""
+    return bytes(_BYTE_OF_CHAR[char] for char in piece)
+
+
+def byte_level_token_bytes(tokenizer) -> dict[int, bytes]:
+    """Every id of a byte-level BPE `tokenizers.Tokenizer` -> the raw bytes it stands for; added
+    special tokens (e.g. <|im_end|>) are stored as their text, so they are encoded as UTF-8."""
+    special = set(tokenizer.get_added_tokens_decoder())
+    return {token_id: piece.encode("utf-8") if token_id in special else raw_bytes(piece)
+            for piece, token_id in tokenizer.get_vocab(with_added_tokens=True).items()}
+
+
 def _bytes_to_unicode() -> dict[int, str]:
     """GPT-2's table from bytes to the printable characters that byte-level BPE vocabularies use."""
     printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
@@ -377,6 +386,9 @@ def _bytes_to_unicode() -> dict[int, str]:
             chars.append(256 + extra)
             extra += 1
     return dict(zip(printable, map(chr, chars)))
+
+
+_BYTE_OF_CHAR = {char: byte for byte, char in _bytes_to_unicode().items()}
 
 
 _LOADED: dict[tuple[str, str], SmolLM] = {}
