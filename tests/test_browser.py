@@ -763,3 +763,233 @@ def check_lifecycle_figures(page, outputs, tmp_path: Path):
     # Those four, the embedding map and the temperature chart.
     assert page.locator(".jp-Notebook .js-plotly-plot").count() >= 6
     page.screenshot(path=str(tmp_path / "lifecycle_figures.png"))
+
+
+# ---- Notebook C, pre-training: the next-token game, the Chinchilla explorer, the live curve ----
+
+PRETRAINING = REPO / "solutions" / "C_pretraining" / "C_pretraining.ipynb"
+PRETRAIN_STEPS = 40  # pick(None, 40): TinyGPT's pre-training steps under COURSE_FAST=1
+
+PRETRAINING_CELLS = {
+    "game": "game = NextTokenGame(smol)",
+    "chinchilla": "ChinchillaExplorer(chinchilla_loss, compute_optimal)",
+    "trainer": "trainer.run(",
+}
+
+# A plotly bar chart as drawn: its title, tick labels, bar labels, bar widths and fill colours.
+BARS_STATE_JS = """(plot) => ({
+  title: (plot.querySelector('.gtitle') || {}).textContent || '',
+  ticks: Array.from(plot.querySelectorAll('.ytick text')).map((t) => t.textContent),
+  texts: Array.from(plot.querySelectorAll('.trace.bars .point text, .trace.bars text.bartext'))
+    .map((t) => t.textContent),
+  widths: Array.from(plot.querySelectorAll('.trace.bars .point path'))
+    .map((p) => Math.round(p.getBBox().width * 10) / 10),
+  fills: Array.from(plot.querySelectorAll('.trace.bars .point path')).map((p) => getComputedStyle(p).fill),
+})"""
+
+COUNT_UNITS = {"": 1.0, "K": 1e3, "M": 1e6, "B": 1e9, "T": 1e12}
+
+
+def optimal_n(summary: str) -> float:
+    """The compute-optimal N of ChinchillaExplorer's summary line ("N = 32.2B parameters") as a number."""
+    match = re.search(r"N = ([0-9.,]+)([KMBT]?) parameters", summary)
+    assert match, f"no optimal N in the summary {summary!r}"
+    return float(match.group(1).replace(",", "")) * COUNT_UNITS[match.group(2)]
+
+
+def test_pretraining_notebook_widgets_render_and_respond(lab, chromium_path, tmp_path):
+    """Notebook C runs in the browser without an error; its NextTokenGame scores a guess, refuses an
+    empty one kindly and moves to the next prompt; its ChinchillaExplorer follows the budget slider and
+    the constants toggle; TinyGPT's live pre-training curve and progress bar are drawn to the end."""
+    shutil.copy(PRETRAINING, lab.root / PRETRAINING.name)
+    with browser_page(chromium_path, lab, tmp_path) as page:
+        drive_the_pretraining(page, lab, tmp_path)
+
+
+def drive_the_pretraining(page, lab: Lab, tmp_path: Path):
+    started = time.monotonic()
+    open_and_run_all(page, lab, PRETRAINING.name)
+    # The server's COURSE_FAST=1 reached the kernel, so the notebook ran its short settings.
+    assert page.evaluate(KERNEL_PRINT_JS, "print(pick('normal', 'fast'))").strip() == "fast"
+    found = page.evaluate(MARK_CELLS_JS, PRETRAINING_CELLS)
+    assert all(len(indices) == 1 for indices in found.values()), f"cells found by their source: {found}"
+
+    def outputs(name: str):
+        return page.locator(f'[data-course-cell="{name}"] .jp-OutputArea')
+
+    check_next_token_game(page, outputs("game"), tmp_path)
+    check_chinchilla_explorer(page, outputs("chinchilla"), tmp_path)
+    check_pretraining_curve(page, outputs("trainer"), tmp_path)
+    print(f"notebook C in the browser: {time.monotonic() - started:.0f} s")
+
+
+def check_next_token_game(page, out, tmp_path: Path):
+    """The first prompt with its chart hidden; "Paris" revealed: SmolLM2's top 10 bars, " Paris" first,
+    in orange, rank 1; an empty guess: a friendly message, the chart hidden again, and the game still
+    scores the next guess; "Next prompt": the second prompt, everything reset."""
+    from playwright.sync_api import expect
+
+    prompt = out.locator(".widget-html", has_text="What comes next?")
+    text_box = out.locator(".widget-text input")
+    reveal = out.locator("button", has_text=re.compile(r"^Reveal$"))
+    next_prompt = out.locator("button", has_text=re.compile(r"^Next prompt$"))
+    plot = out.locator(".js-plotly-plot")
+    title = plot.locator(".gtitle")
+    result = out.locator(".widget-html", has_text="If it really came next")
+    friendly = out.locator(".widget-html", has_text="Type your guess for the next token first")
+
+    expect(plot, "the game's chart did not render").to_have_count(1, timeout=RENDER_S * 1000)
+    plot.scroll_into_view_if_needed()
+    expect(prompt).to_contain_text("prompt 1 of 5", timeout=RENDER_S * 1000)
+    expect(prompt).to_contain_text("The capital of France is")
+    expect(title).to_contain_text("Make a guess and press Reveal", timeout=RENDER_S * 1000)
+    hidden = plot.evaluate(BARS_STATE_JS)
+    assert hidden["ticks"] == ["?"] * 10, f"the chart gives the answer away before Reveal: {hidden}"
+
+    def revealed(both_tried: bool) -> dict:
+        expect(title).to_contain_text("SmolLM2's top 10 next tokens", timeout=CHART_UPDATE_S * 1000)
+        expect(plot.locator(".ytick text").first).to_have_text("␣Paris", timeout=CHART_UPDATE_S * 1000)
+        page.wait_for_function(
+            "(plot) => Array.from(plot.querySelectorAll('.trace.bars .point path'))"
+            ".filter((p) => p.getBBox().width > 0).length === 10",
+            arg=plot.element_handle(), timeout=CHART_UPDATE_S * 1000)
+        state = plot.evaluate(BARS_STATE_JS)
+        assert len(state["ticks"]) == len(state["widths"]) == len(state["texts"]) == 10, f"game chart: {state}"
+        assert all(width > 0 for width in state["widths"]), f"empty bars after Reveal: {state}"
+        assert state["widths"] == sorted(state["widths"], reverse=True), f"bars not most likely first: {state}"
+        assert percent(state["texts"][0]) > 50, f"' Paris' should be the model's clear favourite: {state}"
+        assert "?" not in state["ticks"], state
+        orange = "rgb(230, 81, 0)"  # GUESS_COLOUR: the guess's own bar
+        assert state["fills"][0] == orange and orange not in state["fills"][1:], f"bar colours: {state}"
+        expect(result).to_contain_text("“␣Paris” is the model's top choice", timeout=CHART_UPDATE_S * 1000)
+        tried = out.locator(".widget-html", has_text="tried with and without a leading space")
+        if both_tried:  # "Paris" scored as " Paris", the first token, and as "Paris", further down
+            expect(tried).to_contain_text("“␣Paris” (1 token, first token #1) and “Paris” (1 token, first token #")
+        else:
+            expect(tried).to_have_count(0)
+        return state
+
+    # "Paris" without its space: the game tries both, and scores " Paris", SmolLM2's first choice.
+    text_box.fill("Paris")
+    reveal.click()
+    first = revealed(both_tried=True)
+    expect(friendly).to_have_count(0)
+    page.screenshot(path=str(tmp_path / "pretraining_next_token_game.png"))
+
+    # An empty guess: a message, not an error, and the chart hidden again.
+    text_box.fill("")
+    reveal.click()
+    expect(friendly).to_have_count(1, timeout=CHART_UPDATE_S * 1000)
+    expect(title).to_contain_text("Make a guess and press Reveal", timeout=CHART_UPDATE_S * 1000)
+    expect(result).to_have_count(0)
+    expect(plot.locator(".ytick text")).to_have_text(["?"] * 10)
+    page.screenshot(path=str(tmp_path / "pretraining_next_token_game_empty.png"))
+    # ...and the game still plays: the same guess gives the same chart.
+    text_box.fill(" Paris")
+    reveal.click()
+    again = revealed(both_tried=False)
+    expect(friendly).to_have_count(0)
+    assert again["ticks"] == first["ticks"] and again["texts"] == first["texts"], (first, again)
+
+    # The next prompt: a new text, the guess box emptied and the chart hidden.
+    next_prompt.click()
+    expect(prompt).to_contain_text("prompt 2 of 5", timeout=CHART_UPDATE_S * 1000)
+    expect(prompt).to_contain_text("def add(a, b):")
+    expect(prompt).not_to_contain_text("The capital of France is")
+    expect(text_box).to_have_value("")
+    expect(title).to_contain_text("Make a guess and press Reveal", timeout=CHART_UPDATE_S * 1000)
+    expect(result).to_have_count(0)
+    expect(out, "the game showed a warning").not_to_contain_text("⚠")
+    expect(out.locator(".jp-OutputArea-output", has_text=re.compile("Traceback|Error"))).to_have_count(0)
+
+
+def check_chinchilla_explorer(page, out, tmp_path: Path):
+    """The U-curves, the optimum's star and label, Chinchilla and Gopher drawn; the summary gives the
+    notebook's ~32B (Hoffmann) and ~72B (Epoch AI) optima at Chinchilla's budget; the slider moved with
+    the keyboard to its top and bottom moves the optimum up and down; the toggle switches the fit."""
+    from playwright.sync_api import expect
+
+    slider = out.locator(".widget-slider")
+    readout = slider.locator(".widget-readout")
+    handle = slider.locator(".noUi-handle")
+    summary = out.locator(".widget-html", has_text="Compute-optimal at C =")
+    label = out.locator(".annotation-text")
+    plot = out.locator(".js-plotly-plot")
+    expect(plot, "the Chinchilla explorer did not render").to_have_count(1, timeout=RENDER_S * 1000)
+    plot.scroll_into_view_if_needed()
+    expect(plot.locator(".scatterlayer .trace")).to_have_count(5, timeout=RENDER_S * 1000)
+    state = plot.evaluate(SCATTER_STATE_JS)
+    curves, optimum, models = state["traces"][:2], state["traces"][2], state["traces"][3:]
+    assert all(curve["line"] for curve in curves), f"the U-curves are not drawn: {state}"
+    assert optimum["points"] == 1 and not optimum["line"], f"the compute-optimal star: {state}"
+    assert [m["texts"] for m in models] == [["Chinchilla"], ["Gopher"]], f"the real models: {state}"
+    # Chinchilla's budget, 5.76e23, as passed in: the slider's step is fine enough that the browser's
+    # snapping to its grid does not move it.
+    expect(readout).to_have_text("5.76e+23")
+    expect(label).to_have_count(1)
+    expect(label).to_contain_text(re.compile(r"^optimum: [0-9.]+B params, [0-9.]+T tokens$"))
+    expect(summary).to_contain_text("Compute-optimal at C = 5.8e23 FLOPs (Hoffmann et al. 2022)")
+    expect(out, "the explorer fell back to the reference or showed a warning").not_to_contain_text("⚠")
+    hoffmann = optimal_n(summary.text_content())
+    assert 30e9 < hoffmann < 35e9, f"the notebook says about 32 billion: {summary.text_content()!r}"
+    page.screenshot(path=str(tmp_path / "pretraining_chinchilla.png"))
+
+    def summary_after(action, expected: str) -> tuple[float, str]:
+        old = summary.text_content()
+        old_label = label.text_content()
+        action()
+        expect(summary).to_contain_text(expected, timeout=CHART_UPDATE_S * 1000)
+        expect(label).not_to_have_text(old_label, timeout=CHART_UPDATE_S * 1000)
+        text = summary.text_content()
+        assert text != old
+        return optimal_n(text), text
+
+    # The other fit at the same budget: the notebook's "about 72 billion".
+    epoch_button = out.locator("button", has_text="Epoch AI 2024 refit")
+    epoch, text = summary_after(epoch_button.click, "(Epoch AI 2024 refit)")
+    assert 65e9 < epoch < 80e9, f"the notebook says about 72 billion: {text!r}"
+    expect(summary).to_contain_text("C = 5.8e23 FLOPs")
+
+    # The budget slider, driven by the keyboard: its top and bottom.
+    top, text = summary_after(lambda: handle.press("End"), "Compute-optimal at C = 1.0e26 FLOPs")
+    expect(readout).to_have_text("1.00e+26")
+    assert top > epoch, f"a bigger budget did not buy a bigger model: {text!r}"
+    page.screenshot(path=str(tmp_path / "pretraining_chinchilla_big_budget.png"))
+    bottom, text = summary_after(lambda: handle.press("Home"), "Compute-optimal at C = 1.0e18 FLOPs")
+    expect(readout).to_have_text("1.00e+18")
+    assert bottom < epoch, f"a smaller budget did not call for a smaller model: {text!r}"
+
+    # Back to Hoffmann's constants at the small budget: the other fit's optimum.
+    hoffmann_button = out.locator("button", has_text="Hoffmann et al. 2022")
+    small, text = summary_after(hoffmann_button.click, "C = 1.0e18 FLOPs (Hoffmann et al. 2022)")
+    assert small != bottom, f"the two fits give the same optimum: {text!r}"
+    expect(out, "the explorer fell back to the reference or showed a warning").not_to_contain_text("⚠")
+    page.screenshot(path=str(tmp_path / "pretraining_chinchilla_toggled.png"))
+
+
+def check_pretraining_curve(page, out, tmp_path: Path):
+    """TinyGPT's live curve: three traces (train smoothed, validation prose and code), the validation ones
+    measured at step 0 and at the end; the progress bar at 40/40 and green."""
+    from playwright.sync_api import expect
+
+    plot = out.locator(".js-plotly-plot")
+    expect(plot, "the live pre-training curve did not render").to_have_count(1, timeout=RENDER_S * 1000)
+    plot.scroll_into_view_if_needed()
+    expect(plot.locator(".scatterlayer .trace")).to_have_count(3, timeout=RENDER_S * 1000)
+    expect(plot.locator(".legend .legendtext")).to_have_text(
+        ["train (smoothed)", "validation: prose", "validation: code"])
+    state = plot.evaluate(SCATTER_STATE_JS)
+    train, prose, code = state["traces"]
+    assert train["line"], f"the training curve has no line: {state}"
+    assert prose["points"] >= 2 and code["points"] >= 2, f"validation measured fewer than twice: {state}"
+    assert page.evaluate(KERNEL_PRINT_JS, "print(trainer.step, history.eval_steps[0], history.eval_steps[-1])") \
+        .split() == [str(PRETRAIN_STEPS), "0", str(PRETRAIN_STEPS)]
+
+    bar = out.locator(".widget-hbox").filter(has=page.locator(".widget-hprogress")).first
+    expect(bar).to_contain_text("pre-training TinyGPT")
+    expect(bar).to_contain_text(f"{PRETRAIN_STEPS}/{PRETRAIN_STEPS} [")
+    expect(bar).to_contain_text("100%")
+    expect(bar.locator(".progress-bar"), "tqdm marks a finished bar green").to_have_class(
+        re.compile(r"progress-bar-success"))
+    bar.scroll_into_view_if_needed()
+    page.screenshot(path=str(tmp_path / "pretraining_curve.png"))

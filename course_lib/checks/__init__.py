@@ -30,6 +30,15 @@ from course_lib.checks.lifecycle import (
     check_scaled_dot_product_attention,
     check_scaled_dot_product_attention_hidden,
 )
+from course_lib.checks.pretraining import (
+    check_chinchilla_loss,
+    check_compute_optimal,
+    check_compute_optimal_hidden,
+    check_dedupe,
+    check_dedupe_hidden,
+    check_next_token_loss,
+    check_next_token_loss_hidden,
+)
 from course_lib.checks.onramp import (
     check_generate,
     check_generate_hidden,
@@ -40,6 +49,13 @@ from course_lib.checks.onramp import (
 
 __all__ = [
     "check_causal_mask",
+    "check_chinchilla_loss",
+    "check_compute_optimal",
+    "check_compute_optimal_hidden",
+    "check_dedupe",
+    "check_dedupe_hidden",
+    "check_next_token_loss",
+    "check_next_token_loss_hidden",
     "check_cosine_similarity",
     "check_encode_decode",
     "check_encode_decode_hidden",

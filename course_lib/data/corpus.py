@@ -59,7 +59,8 @@ def _documented(module):
 
 
 @functools.cache
-def _docstrings_text() -> str:
+def docstrings() -> tuple[str, ...]:
+    """The docstrings of DOCSTRING_MODULES and of their public classes and functions, each once."""
     docs: dict[str, None] = {}  # an ordered set: inherited and shared docstrings appear once
     with warnings.catch_warnings():  # some modules warn about deprecated names on import or getattr
         warnings.simplefilter("ignore")
@@ -68,7 +69,7 @@ def _docstrings_text() -> str:
                 doc = inspect.getdoc(obj)  # None under python -OO: the corpus is then just the topics
                 if doc:
                     docs[doc] = None
-    return "\n\n".join(docs)
+    return tuple(docs)
 
 
 def python_docs_text(n_chars: int | None = None) -> str:
@@ -84,7 +85,7 @@ def python_docs_text(n_chars: int | None = None) -> str:
         raise ValueError(f"n_chars must be a whole number >= 0 (or None), got {n_chars!r}")
     if n_chars <= len(topics):
         return topics[:n_chars]
-    text = topics + "\n\n" + _docstrings_text()
+    text = topics + "\n\n" + "\n\n".join(docstrings())
     if n_chars > len(text):
         raise ValueError(f"asked for {n_chars:,} characters, but this Python's documentation has "
                          f"{len(text):,}")

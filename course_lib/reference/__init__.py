@@ -20,8 +20,19 @@ from course_lib.reference.lifecycle import (
     scaled_dot_product_attention,
 )
 from course_lib.reference.onramp import generate, softmax_with_temperature
+from course_lib.reference.pretraining import (
+    CHINCHILLA_CONSTANTS,
+    EPOCH_2024,
+    HOFFMANN_2022,
+    chinchilla_loss,
+    compute_optimal,
+    dedupe,
+    next_token_loss,
+)
 
 __all__ = [
+    "CHINCHILLA_CONSTANTS", "EPOCH_2024", "HOFFMANN_2022", "chinchilla_loss", "compute_optimal", "dedupe",
+    "next_token_loss",
     "GPT2_PATTERN", "causal_mask", "cosine_similarity", "decode", "encode", "fit_power_law", "forward_flops",
     "forward_flops_by_part", "generate", "get_pair_counts", "matmul_flops", "merge", "parameter_count", "nearest_neighbors", "sample_next_token", "sampling_probabilities", "scaled_dot_product_attention",
     "softmax_with_temperature", "train_bpe",

@@ -1,0 +1,172 @@
+"""TinyGPT: the small GPT the learner grows, in one file, top to bottom.
+
+A GPT is a stack of identical blocks between an embedding table and an unembedding. Each block lets
+every position look back at the earlier ones (causal self-attention), then thinks about what it saw
+on its own (a small feed-forward network). Both steps add to a running vector ("the residual
+stream") instead of replacing it, and both normalise their input first ("pre-norm"), which keeps
+training stable. The unembedding reuses the embedding table ("tied"), saving vocab x dim numbers.
+
+Pre-trained in notebook C, fine-tuned in D, trained with GRPO in E.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from course_lib.models.llama import init_weights, pick_token
+
+
+@dataclass(frozen=True)
+class TinyGPTConfig:
+    vocab_size: int = 2048
+    context: int = 128  # the most tokens the model sees at once
+    dim: int = 128  # width of the residual stream
+    n_layers: int = 4
+    n_heads: int = 4
+    dropout: float = 0.0
+
+    def __post_init__(self):
+        for name in ("vocab_size", "context", "dim", "n_layers", "n_heads"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"TinyGPTConfig.{name} must be a whole number >= 1, got {value!r}")
+        if self.dim % self.n_heads:
+            raise ValueError(f"dim ({self.dim}) must be divisible by n_heads ({self.n_heads})")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, cfg: TinyGPTConfig):
+        super().__init__()
+        self.n_heads = cfg.n_heads
+        self.qkv = nn.Linear(cfg.dim, 3 * cfg.dim)  # queries, keys and values in one matmul
+        self.proj = nn.Linear(cfg.dim, cfg.dim)
+        self.dropout = cfg.dropout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, time, dim = x.shape
+        q, k, v = self.qkv(x).split(dim, dim=-1)
+        # (batch, time, dim) -> (batch, heads, time, head_dim): each head attends on its own slice.
+        q, k, v = (t.view(batch, time, self.n_heads, dim // self.n_heads).transpose(1, 2) for t in (q, k, v))
+        # torch's fused attention: softmax(q k^T / sqrt(d)) v with the causal rule, never
+        # materialising the time x time matrix where a fused kernel is available.
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True,
+                                           dropout_p=self.dropout if self.training else 0.0)
+        return self.proj(y.transpose(1, 2).reshape(batch, time, dim))
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: TinyGPTConfig):
+        super().__init__()
+        self.up = nn.Linear(cfg.dim, 4 * cfg.dim)
+        self.down = nn.Linear(4 * cfg.dim, cfg.dim)
+        self.dropout = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.down(F.gelu(self.up(x))))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: TinyGPTConfig):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(cfg.dim)
+        self.attn = CausalSelfAttention(cfg)
+        self.norm2 = nn.LayerNorm(cfg.dim)
+        self.mlp = MLP(cfg)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x))
+        return x + self.mlp(self.norm2(x))
+
+
+class TinyGPT(nn.Module):
+    def __init__(self, cfg: TinyGPTConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.embed = nn.Embedding(cfg.vocab_size, cfg.dim)
+        self.position = nn.Embedding(cfg.context, cfg.dim)  # learned, one vector per position
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+        self.norm = nn.LayerNorm(cfg.dim)
+        self.apply(init_weights)
+        for name, p in self.named_parameters():
+            if name.endswith(("proj.weight", "down.weight")):
+                # GPT-2: the layers that write into the residual stream start smaller, one factor
+                # of sqrt(2 * n_layers), so the stream's size does not grow with depth at the start.
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * cfg.n_layers))
+            elif name.endswith(".bias"):
+                nn.init.zeros_(p)
+
+    @property
+    def device(self) -> torch.device:
+        return self.embed.weight.device
+
+    def num_parameters(self, embeddings: bool = True) -> int:
+        """All trainable numbers; embeddings=False leaves out the token and position tables (the
+        count scaling laws use, as Kaplan et al. 2020 and Hoffmann et al. 2022 do)."""
+        total = sum(p.numel() for p in self.parameters())
+        if not embeddings:
+            total -= self.embed.weight.numel() + self.position.weight.numel()
+        return total
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        """Logits (batch, time, vocab) for the token after each position of `ids` (batch, time)."""
+        time = ids.shape[1]
+        if time > self.cfg.context:
+            raise ValueError(f"sequence of {time} tokens exceeds the context of {self.cfg.context}")
+        x = self.embed(ids) + self.position(torch.arange(time, device=ids.device))
+        for block in self.blocks:
+            x = block(x)
+        # Tied unembedding: the logit of a token is <final vector, that token's embedding>.
+        return self.norm(x) @ self.embed.weight.T
+
+    @torch.no_grad()
+    def generate(self, prompt_ids: list[int], max_new_tokens: int, temperature: float = 1.0,
+                 top_k: int | None = None, eos_id: int | None = None,
+                 generator: torch.Generator | None = None) -> list[int]:
+        """The new token ids after `prompt_ids`: predict, pick (greedy at temperature 0), append, repeat.
+
+        With no KV cache, each step re-reads the last `context` tokens: simple, and fast enough
+        for a model this small. Stops early at `eos_id`.
+        """
+        if not prompt_ids:
+            raise ValueError("the prompt is empty: give at least one token id")
+        was_training = self.training
+        self.eval()
+        ids = list(prompt_ids)
+        new: list[int] = []
+        for _ in range(max_new_tokens):
+            window = torch.tensor([ids[-self.cfg.context:]], device=self.device)
+            token = pick_token(self(window)[0, -1], temperature, top_k, generator)
+            ids.append(token)
+            new.append(token)
+            if token == eos_id:
+                break
+        self.train(was_training)
+        return new
+
+    def save(self, path: str | Path) -> None:
+        """Config and weights in one file (written to a temporary name, then renamed)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        torch.save({"config": asdict(self.cfg), "weights": self.state_dict()}, tmp)
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: str | Path, device: torch.device | str = "cpu") -> "TinyGPT":
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"no TinyGPT checkpoint at {path}")
+        try:
+            saved = torch.load(path, map_location=device, weights_only=True)
+            model = cls(TinyGPTConfig(**saved["config"]))
+            model.load_state_dict(saved["weights"])
+        except Exception as error:
+            raise ValueError(f"{path} is not a TinyGPT checkpoint this version can read ({error})") from error
+        return model.to(device)

@@ -1,0 +1,336 @@
+"""Pre-training TinyGPT: the next-token game of notebook C, played for a few minutes.
+
+Every step: take a batch of windows of real text, predict each next token, measure how wrong the
+predictions were (the loss), and nudge every weight a little downhill (AdamW). The learning rate
+warms up for the first steps, then follows a cosine down to a tenth of its peak; gradients are
+clipped so that one odd batch cannot throw the model off.
+
+A run stops at a step budget or a time budget, whichever comes first. With a step budget it is
+deterministic on a CPU: the same seed gives the same weights, and a run stopped, saved and resumed
+from its checkpoint ends exactly where an uninterrupted one does. A time budget depends on the
+machine's speed, so it is for the learner's live runs, not for tests.
+"""
+from __future__ import annotations
+
+import math
+import time
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+from tqdm.auto import tqdm
+
+from course_lib.data.pretraining import SOURCES, PretrainingCorpus
+from course_lib.device import get_device
+from course_lib.models.tinygpt import TinyGPT, TinyGPTConfig
+from course_lib.reference.pretraining import next_token_loss
+from course_lib.validation import is_number
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    batch_size: int = 32
+    lr: float = 3e-3  # peak learning rate; small models take large ones
+    min_lr_ratio: float = 0.1  # the cosine ends at lr * min_lr_ratio
+    warmup_steps: int = 30
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    mixture: tuple[tuple[str, float], ...] = (("prose", 0.5), ("code", 0.5))  # share of each source
+    eval_every: int = 50  # steps between validation measurements (and live-curve points)
+    eval_windows: int = 64  # windows of validation text per source at each measurement
+
+    def __post_init__(self):
+        weights = dict(self.mixture)
+        if set(weights) - set(SOURCES) or not weights:
+            raise ValueError(f"mixture must name sources among {SOURCES}, got {list(weights)}")
+        if any(not is_number(w) or w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
+            raise ValueError(f"mixture shares must be numbers >= 0 with a positive sum, got {weights}")
+
+
+def default_configs(device: torch.device | str | None = None) -> tuple[TinyGPTConfig, TrainConfig]:
+    """The model and training settings for this device: small on a CPU, larger on a GPU."""
+    device = torch.device(device) if device is not None else get_device()
+    if device.type == "cuda":
+        return (TinyGPTConfig(dim=384, n_layers=6, n_heads=6, context=256),
+                TrainConfig(batch_size=64, lr=1e-3, eval_every=100))
+    return TinyGPTConfig(dim=128, n_layers=4, n_heads=4, context=128), TrainConfig()
+
+
+def learning_rate(progress: float, step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up over cfg.warmup_steps, then a cosine from cfg.lr down to cfg.lr * min_lr_ratio
+    as `progress` (the fraction of the budget used, 0 to 1) goes from 0 to 1."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * cosine)
+
+
+def sample_batch(streams: dict[str, torch.Tensor], mixture: dict[str, float], batch_size: int,
+                 context: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """batch_size random windows of context + 1 tokens, each from a source drawn by its share;
+    returns (inputs, targets), the targets being the inputs shifted by one token."""
+    names = [s for s in mixture if mixture[s] > 0]
+    weights = torch.tensor([float(mixture[s]) for s in names])
+    choice = torch.multinomial(weights, batch_size, replacement=True, generator=generator)
+    rows = []
+    for i in choice.tolist():
+        stream = streams[names[i]]
+        start = int(torch.randint(len(stream) - context - 1, (1,), generator=generator))
+        rows.append(stream[start:start + context + 1])
+    batch = torch.stack(rows)
+    return batch[:, :-1], batch[:, 1:]
+
+
+@torch.no_grad()
+def validation_loss(model: TinyGPT, stream: torch.Tensor, windows: int = 64, batch_size: int = 32,
+                    loss_fn: LossFn = next_token_loss) -> float:
+    """Mean next-token loss on `windows` evenly spaced windows of a validation stream: the same
+    windows every time, so measurements along a run (and across runs) compare like with like."""
+    context = model.cfg.context
+    if len(stream) <= context + 1:
+        raise ValueError(f"the validation text has {len(stream)} tokens, fewer than one window of {context + 1}")
+    starts = torch.linspace(0, len(stream) - context - 1, windows).long()
+    was_training = model.training
+    model.eval()
+    device = model.device
+    total = 0.0
+    for chunk in starts.split(batch_size):
+        batch = torch.stack([stream[s:s + context + 1] for s in chunk.tolist()]).to(device)
+        total += float(loss_fn(model(batch[:, :-1]), batch[:, 1:])) * len(chunk)
+    model.train(was_training)
+    return total / windows
+
+
+@dataclass
+class History:
+    """What a run measured: the training loss of every step, and validation losses per source."""
+    train_steps: list[int] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    eval_steps: list[int] = field(default_factory=list)
+    val_loss: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in SOURCES})
+    tokens: int = 0
+    seconds: float = 0.0
+    samples: list[tuple[int, str]] = field(default_factory=list)
+
+    def final_val(self, source: str | None = None) -> float:
+        """The last validation loss of one source, or the mean over sources."""
+        if not self.eval_steps:
+            raise ValueError("no validation measurement yet")
+        if source is not None:
+            return self.val_loss[source][-1]
+        return sum(self.val_loss[s][-1] for s in SOURCES) / len(SOURCES)
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.tokens / self.seconds if self.seconds else math.nan
+
+
+class LiveCurve:
+    """A plotly figure of training and validation loss that grows while the model trains."""
+
+    def __init__(self, title: str = "TinyGPT pre-training"):
+        import plotly.graph_objects as go
+
+        self.figure = go.FigureWidget(
+            data=[go.Scatter(x=[], y=[], name="train (smoothed)", line={"color": "#999"})]
+            + [go.Scatter(x=[], y=[], name=f"validation: {s}", mode="lines+markers") for s in SOURCES],
+            layout={"title": title, "xaxis_title": "step", "yaxis_title": "loss (nats per token)",
+                    "height": 380, "margin": {"t": 50, "b": 40}},
+        )
+
+    def update(self, history: History) -> None:
+        smoothed = _smooth(history.train_loss)
+        with self.figure.batch_update():
+            self.figure.data[0].x, self.figure.data[0].y = history.train_steps, smoothed
+            for trace, source in zip(self.figure.data[1:], SOURCES):
+                trace.x, trace.y = history.eval_steps, history.val_loss[source]
+
+
+def _smooth(values: list[float], weight: float = 0.9) -> list[float]:
+    out, running = [], None
+    for v in values:
+        running = v if running is None else weight * running + (1 - weight) * v
+        out.append(running)
+    return out
+
+
+class Pretrainer:
+    """Trains a TinyGPT on a PretrainingCorpus; `run` may be called again to train further.
+
+    loss_fn: the next-token loss (the learner's own plugs in here). checkpoint: a file written at
+    every measurement and at the end; if it exists when the Pretrainer is made, training resumes
+    from it (model, optimizer, step, random state and history), with the same settings.
+    """
+
+    def __init__(self, model: TinyGPT, corpus: PretrainingCorpus, cfg: TrainConfig | None = None, *,
+                 seed: int = 0, loss_fn: LossFn = next_token_loss, checkpoint: str | Path | None = None,
+                 device: torch.device | str | None = None):
+        if model.cfg.vocab_size != corpus.vocab_size:
+            raise ValueError(f"the model's vocabulary ({model.cfg.vocab_size}) differs from the "
+                             f"corpus tokenizer's ({corpus.vocab_size})")
+        self.device = torch.device(device) if device is not None else get_device()
+        self.model = model.to(self.device)
+        self.corpus = corpus
+        self.cfg = cfg or TrainConfig()
+        self.loss_fn = loss_fn
+        self.checkpoint = Path(checkpoint) if checkpoint is not None else None
+        # Weight decay on matrices only, not on biases, norms' gains or embeddings' positions.
+        decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+        no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+        self.optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": self.cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=self.cfg.lr, betas=(0.9, 0.95))
+        self.generator = torch.Generator().manual_seed(seed)
+        self.step = 0
+        self.history = History()
+        if self.checkpoint is not None and self.checkpoint.is_file():
+            self._load_checkpoint()
+
+    # -- checkpoints ------------------------------------------------------------------------
+    def save_checkpoint(self, path: str | Path | None = None) -> Path:
+        path = Path(path) if path is not None else self.checkpoint
+        if path is None:
+            raise ValueError("no checkpoint path: pass one here or to Pretrainer(checkpoint=...)")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        torch.save({"model_config": self.model.cfg.__dict__, "model": self.model.state_dict(),
+                    "optimizer": self.optimizer.state_dict(), "step": self.step,
+                    "generator": self.generator.get_state(), "history": self.history.__dict__}, tmp)
+        tmp.replace(path)  # atomic: a crash mid-write never leaves a half checkpoint behind
+        return path
+
+    def _load_checkpoint(self) -> None:
+        try:
+            saved = torch.load(self.checkpoint, map_location=self.device, weights_only=False)
+        except Exception as error:
+            raise ValueError(f"{self.checkpoint} is not a readable checkpoint ({error}); delete it "
+                             f"to start from scratch") from error
+        if saved["model_config"] != self.model.cfg.__dict__:
+            raise ValueError(f"{self.checkpoint} holds a model of another shape "
+                             f"({saved['model_config']}); delete it or use another path")
+        self.model.load_state_dict(saved["model"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.step = saved["step"]
+        self.generator.set_state(saved["generator"])
+        self.history = History(**saved["history"])
+
+    # -- training ---------------------------------------------------------------------------
+    def evaluate(self) -> dict[str, float]:
+        losses = {s: validation_loss(self.model, self.corpus.val[s], self.cfg.eval_windows,
+                                     self.cfg.batch_size, self.loss_fn) for s in SOURCES}
+        self.history.eval_steps.append(self.step)
+        for s in SOURCES:
+            self.history.val_loss[s].append(losses[s])
+        return losses
+
+    def sample(self, prompt: str = "The ", max_new_tokens: int = 40, temperature: float = 0.8) -> str:
+        ids = self.corpus.encode(prompt)
+        # Its own generator, seeded by the step and the prompt: sampling never disturbs training's randomness.
+        generator = torch.Generator().manual_seed(self.step * 7919 + zlib.crc32(prompt.encode("utf-8")))
+        new = self.model.generate(ids, max_new_tokens, temperature=temperature, top_k=50,
+                                  eos_id=self.corpus.eot_id, generator=generator)
+        return prompt + self.corpus.decode(new)
+
+    def run(self, steps: int | None = None, seconds: float | None = None, *, live: bool = True,
+            progress: bool = True, sample_every: int | None = None, sample_prompts=("The ", "def ")) -> History:
+        """Train until `steps` steps in all (counting earlier runs) or `seconds` of this call,
+        whichever comes first; measure validation loss every cfg.eval_every steps and at the end.
+
+        live: draw the loss curve in the notebook and update it as training goes.
+        sample_every: print samples from the model every so many steps (and at the end).
+        """
+        if steps is None and seconds is None:
+            raise ValueError("give a budget: steps=..., seconds=..., or both")
+        if steps is not None and (not isinstance(steps, int) or isinstance(steps, bool) or steps < 1):
+            raise ValueError(f"steps must be a whole number >= 1, got {steps!r}")
+        if seconds is not None and (not is_number(seconds) or seconds <= 0):
+            raise ValueError(f"seconds must be a number > 0, got {seconds!r}")
+        cfg, model = self.cfg, self.model
+        mixture = dict(cfg.mixture)
+        if not self.history.eval_steps:
+            self.evaluate()  # the untrained model's loss: the starting point of the curve
+        curve = None
+        if live:
+            from IPython.display import display
+
+            curve = LiveCurve()
+            curve.update(self.history)
+            display(curve.figure)
+        start_step, start = self.step, time.perf_counter()
+        total = steps if steps is not None else None
+        bar = tqdm(total=total, initial=self.step if total else 0, disable=not progress,
+                   desc="pre-training TinyGPT", unit="step")
+        model.train()
+        interrupted = False
+        try:
+            while True:
+                elapsed = time.perf_counter() - start
+                if (steps is not None and self.step >= steps) or (seconds is not None and elapsed >= seconds):
+                    break
+                fraction = max(self.step / steps if steps else 0.0, elapsed / seconds if seconds else 0.0)
+                self._train_step(learning_rate(fraction, self.step, cfg), mixture)
+                bar.update(1)
+                if self.step % cfg.eval_every == 0:
+                    losses = self.evaluate()
+                    bar.set_postfix(train=f"{self.history.train_loss[-1]:.2f}",
+                                    **{f"val_{s}": f"{v:.2f}" for s, v in losses.items()})
+                    if curve is not None:
+                        curve.update(self.history)
+                    if self.checkpoint is not None:
+                        self.save_checkpoint()
+                if sample_every and self.step % sample_every == 0:
+                    self._print_samples(sample_prompts)
+        except KeyboardInterrupt:
+            # The stop button: keep everything learned so far; run() again continues from here.
+            interrupted = True
+        bar.close()
+        self.history.seconds += time.perf_counter() - start
+        if self.step > start_step and self.history.eval_steps[-1] != self.step:
+            self.evaluate()
+        if curve is not None:
+            curve.update(self.history)
+        if sample_every and not (self.history.samples and self.history.samples[-1][0] == self.step):
+            self._print_samples(sample_prompts)  # the final model's, unless the loop just printed them
+        if self.checkpoint is not None:
+            self.save_checkpoint()
+        if interrupted:
+            print(f"Interrupted after step {self.step}: the model keeps what it learned; "
+                  f"call run() again with the same budget to continue.")
+        return self.history
+
+    def _train_step(self, lr: float, mixture: dict[str, float]) -> None:
+        """One step of the game: a batch, the loss, the gradient, a nudge. An interruption before
+        the nudge leaves no trace, so a resumed run takes the very batch it would have taken."""
+        generator_state = self.generator.get_state()
+        try:
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            inputs, targets = sample_batch(self.corpus.train, mixture, self.cfg.batch_size,
+                                           self.model.cfg.context, self.generator)
+            inputs, targets = inputs.to(self.device), targets.to(self.device)
+            loss = self.loss_fn(self.model(inputs), targets)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"the loss became {loss.item()} at step {self.step}; "
+                                         f"try a smaller learning rate")
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        except BaseException:
+            self.generator.set_state(generator_state)
+            raise
+        self.optimizer.step()
+        self.step += 1
+        self.history.train_steps.append(self.step)
+        self.history.train_loss.append(loss.item())
+        self.history.tokens += inputs.numel()
+
+    def _print_samples(self, prompts) -> None:
+        for prompt in prompts:
+            text = self.sample(prompt)
+            self.history.samples.append((self.step, text))
+            tqdm.write(f"step {self.step:>5} | {text!r}")
+

@@ -1,0 +1,60 @@
+"""The sweep scripts of experiments/: they run end to end at toy sizes, and the committed results
+record how they were made."""
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+from conftest import REPO
+
+sys.path.insert(0, str(REPO / "experiments"))
+import pretraining as sweeps  # noqa: E402
+
+RESULTS = REPO / "experiments" / "results"
+
+
+@pytest.mark.parametrize("argv, key", [
+    (["isoflop", "--budgets", "3e9", "--min-steps", "2", "--workers", "2"], "budgets"),
+    (["mixture", "--steps", "3", "--size", "16", "1", "2", "--code-shares", "0", "1"], "runs"),
+    (["dedup", "--steps", "3", "--size", "16", "1", "2"], "runs"),
+])
+def test_sweeps_run_at_toy_sizes(tmp_path, argv, key):
+    sweeps.main(argv + ["--device", "cpu", "--out-dir", str(tmp_path)] + ([] if "--workers" in argv else ["--workers", "1"]))
+    record = json.loads((tmp_path / f"pretraining_{argv[0]}.json").read_text())
+    assert key in record and record["runs"]
+    assert "cpu" in record["device"] and record["seed"] == 0
+    assert record["command"].startswith("python experiments/pretraining.py " + argv[0])
+    for run in record["runs"]:
+        assert run["val_loss"]["prose"] > 0 and run["tokens"] == run["steps"] * record["batch_size"] * 64
+
+
+def test_dedup_diets_shrink_as_they_are_cleaned(tmp_path):
+    sweeps.main(["dedup", "--steps", "2", "--size", "16", "1", "2", "--device", "cpu", "--workers", "1", "--out-dir", str(tmp_path)])
+    runs = {r["diet"]: r for r in json.loads((tmp_path / "pretraining_dedup.json").read_text())["runs"]}
+    sizes = [runs[name]["documents"] for name in ("polluted crawl", "crawl, deduplicated",
+                                                  "crawl, deduplicated and filtered")]
+    assert sizes == sorted(sizes, reverse=True) and sizes[0] > 2 * runs["clean"]["documents"] / 1.5
+
+
+@pytest.mark.parametrize("name", ["isoflop", "mixture", "dedup"])
+def test_committed_results_say_how_they_were_made(name):
+    record = json.loads((RESULTS / f"pretraining_{name}.json").read_text())
+    for key in ("command", "seed", "device", "torch", "date", "runs", "total_seconds"):
+        assert key in record, key
+    assert record["command"].startswith(f"python experiments/pretraining.py")
+    for run in record["runs"]:
+        assert run["flops"] == 6 * run["parameters"] * run["tokens"]
+
+
+def test_load_sweep_reports_what_it_loads(capsys, monkeypatch, tmp_path):
+    from course_lib import experiments
+
+    with pytest.raises(ValueError, match="unknown sweep"):
+        experiments.load_sweep("chinchilla")
+    record = experiments.load_sweep("mixture")
+    assert record["experiment"] == "mixture" and "Cached result of `python experiments/pretraining.py" in capsys.readouterr().out
+    monkeypatch.setattr(experiments, "RESULTS", tmp_path)
+    assert experiments.load_sweep("mixture") is None
+    assert "No stored result" in capsys.readouterr().out
