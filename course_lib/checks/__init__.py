@@ -30,6 +30,15 @@ from course_lib.checks.lifecycle import (
     check_scaled_dot_product_attention,
     check_scaled_dot_product_attention_hidden,
 )
+from course_lib.checks.post_training import (
+    check_bradley_terry_loss,
+    check_bradley_terry_loss_hidden,
+    check_dpo_loss,
+    check_dpo_loss_hidden,
+    check_sequence_logprob,
+    check_sft_loss,
+    check_sft_loss_hidden,
+)
 from course_lib.checks.pretraining import (
     check_chinchilla_loss,
     check_compute_optimal,
@@ -48,6 +57,13 @@ from course_lib.checks.onramp import (
 )
 
 __all__ = [
+    "check_bradley_terry_loss",
+    "check_bradley_terry_loss_hidden",
+    "check_dpo_loss",
+    "check_dpo_loss_hidden",
+    "check_sequence_logprob",
+    "check_sft_loss",
+    "check_sft_loss_hidden",
     "check_causal_mask",
     "check_chinchilla_loss",
     "check_compute_optimal",

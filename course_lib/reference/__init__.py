@@ -20,6 +20,7 @@ from course_lib.reference.lifecycle import (
     scaled_dot_product_attention,
 )
 from course_lib.reference.onramp import generate, softmax_with_temperature
+from course_lib.reference.post_training import bradley_terry_loss, dpo_loss, sequence_logprob, sft_loss
 from course_lib.reference.pretraining import (
     CHINCHILLA_CONSTANTS,
     EPOCH_2024,
@@ -31,6 +32,7 @@ from course_lib.reference.pretraining import (
 )
 
 __all__ = [
+    "bradley_terry_loss", "dpo_loss", "sequence_logprob", "sft_loss",
     "CHINCHILLA_CONSTANTS", "EPOCH_2024", "HOFFMANN_2022", "chinchilla_loss", "compute_optimal", "dedupe",
     "next_token_loss",
     "GPT2_PATTERN", "causal_mask", "cosine_similarity", "decode", "encode", "fit_power_law", "forward_flops",

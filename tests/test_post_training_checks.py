@@ -1,0 +1,390 @@
+"""Notebook D's reference answers (SFT loss, sequence log-probability, Bradley-Terry, DPO) agree with
+hand-computed values, and its checks pass them while catching typical learner mistakes with a message
+that names the mistake. The learner versions below are written independently of the checks' own list
+of mistakes, each keyword one bug."""
+import functools
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from course_lib.checks import post_training as checks
+from course_lib.reference import post_training as reference
+
+ALL_CHECKS = [
+    (checks.check_sft_loss, reference.sft_loss),
+    (checks.check_sft_loss_hidden, reference.sft_loss),
+    (checks.check_sequence_logprob, reference.sequence_logprob),
+    (checks.check_bradley_terry_loss, reference.bradley_terry_loss),
+    (checks.check_bradley_terry_loss_hidden, reference.bradley_terry_loss),
+    (checks.check_dpo_loss, reference.dpo_loss),
+    (checks.check_dpo_loss_hidden, reference.dpo_loss),
+]
+
+
+def test_the_reference_passes_every_check(capsys):
+    for check, answer in ALL_CHECKS:
+        check(answer)
+    out = capsys.readouterr().out
+    assert out.count("✅") == len(ALL_CHECKS)
+    for name in ("sft_loss", "sequence_logprob", "bradley_terry_loss", "dpo_loss"):
+        assert f"✅ {name} passes the" in out
+    assert "✅ sft_loss passes the hidden tests too." in out and "✅ dpo_loss passes the visible tests." in out
+
+
+def not_implemented(*args, **kwargs):
+    raise NotImplementedError
+
+
+@pytest.mark.parametrize("check", [check for check, _ in ALL_CHECKS], ids=lambda check: check.__name__)
+def test_an_unimplemented_exercise_says_so(check):
+    with pytest.raises(AssertionError, match="still raises NotImplementedError"):
+        check(not_implemented)
+
+
+def randn(*shape, seed=0):
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+
+
+# ---- the reference answers ----
+
+
+def test_sft_loss_averages_over_the_response_tokens_of_the_whole_batch():
+    logits, labels = randn(2, 5, 7), torch.randint(7, (2, 5), generator=torch.Generator().manual_seed(1))
+    mask = torch.tensor([[0, 0, 1, 1, 1], [0, 1, 0, 0, 0]], dtype=torch.bool)
+    nll = F.cross_entropy(logits.reshape(-1, 7), labels.reshape(-1), reduction="none").reshape(2, 5)
+    expected = (nll[0, 2:].sum() + nll[1, 1]) / 4
+    assert reference.sft_loss(logits, labels, mask).item() == pytest.approx(expected.item(), rel=1e-6)
+    assert reference.sft_loss(logits, labels, mask.long()).item() == pytest.approx(expected.item(), rel=1e-6)
+    assert reference.sft_loss(logits.double(), labels, mask).dtype == torch.float64
+
+
+def test_sft_loss_keeps_the_gradient_and_is_stable():
+    logits = torch.tensor([[[1000.0, 0.0, -1000.0], [-1000.0, -1000.0, 1000.0]]], requires_grad=True)
+    loss = reference.sft_loss(logits, torch.tensor([[0, 0]]), torch.tensor([[True, True]]))
+    assert loss.item() == pytest.approx(1000.0)
+    loss.backward()
+    assert torch.isfinite(logits.grad).all() and logits.grad[0, 1, 0].item() == pytest.approx(-0.5)
+
+
+@pytest.mark.parametrize("mask", [torch.zeros(1, 3, dtype=torch.bool), torch.zeros(1, 3, dtype=torch.long)])
+def test_sft_loss_refuses_a_mask_that_selects_nothing(mask):
+    with pytest.raises(ValueError, match="selects no position"):
+        reference.sft_loss(randn(1, 3, 4), torch.tensor([[0, 1, 2]]), mask)
+
+
+def test_sft_loss_refuses_mismatched_shapes_and_a_mask_that_is_not_0_or_1():
+    with pytest.raises(ValueError, match=r"\(batch, time\) = \(1, 3\)"):
+        reference.sft_loss(randn(1, 3, 4), torch.tensor([[0, 1]]), torch.ones(1, 3, dtype=torch.bool))
+    with pytest.raises(ValueError, match="0/1"):
+        reference.sft_loss(randn(1, 3, 4), torch.tensor([[0, 1, 2]]), torch.tensor([[0, 2, 1]]))
+
+
+def test_sequence_logprob_sums_each_response_and_gives_0_without_one():
+    logits = randn(3, 4, 5, seed=2)
+    labels = torch.tensor([[0, 1, 2, 3], [4, 4, 4, 4], [1, 0, 1, 0]])
+    mask = torch.tensor([[0, 1, 1, 0], [0, 0, 0, 0], [1, 1, 1, 1]], dtype=torch.bool)
+    log_p = logits.log_softmax(-1).gather(-1, labels[..., None]).squeeze(-1)
+    got = reference.sequence_logprob(logits.requires_grad_(True), labels, mask)
+    assert got.shape == (3,) and got.requires_grad
+    assert got.tolist() == pytest.approx([log_p[0, 1:3].sum().item(), 0.0, log_p[2].sum().item()], rel=1e-6)
+
+
+def test_bradley_terry_is_minus_log_sigmoid_of_the_difference_and_stable():
+    assert reference.bradley_terry_loss(torch.zeros(3), torch.zeros(3)).item() == pytest.approx(math.log(2))
+    big = reference.bradley_terry_loss(torch.tensor([200.0, -200.0]), torch.zeros(2))
+    assert big.item() == pytest.approx(100.0)
+    with pytest.raises(ValueError, match="same shape"):
+        reference.bradley_terry_loss(torch.zeros(3), torch.zeros(2))
+
+
+def test_dpo_loss_is_per_pair_and_follows_the_blueprints_argument_order():
+    pc, pr, rc, rr = torch.tensor([-10.0]), torch.tensor([-12.0]), torch.tensor([-14.0]), torch.tensor([-11.0])
+    got = reference.dpo_loss(pc, pr, rc, rr, 0.1)
+    assert got.shape == (1,)
+    assert got.item() == pytest.approx(-math.log(1 / (1 + math.exp(-0.1 * 5))))  # margin (4) - (-1) = 5
+    assert reference.dpo_loss(pc.expand(4), pr.expand(4), rc.expand(4), rr.expand(4), 1).shape == (4,)
+
+
+@pytest.mark.parametrize("beta", [0, 0.0, -0.1, float("nan"), float("inf"), "0.1", True])
+def test_dpo_loss_refuses_a_beta_that_is_not_a_positive_number(beta):
+    with pytest.raises(ValueError, match="beta"):
+        reference.dpo_loss(torch.zeros(2), torch.zeros(2), torch.zeros(2), torch.zeros(2), beta)
+
+
+def test_the_stated_values_are_the_references():
+    """The numbers the checks' messages quote."""
+    assert reference.sft_loss(*checks._hand_sft_case()).item() == pytest.approx(math.log(2), rel=1e-6)
+    labels = torch.tensor([[3, 0, 2, 1], [1, 1, 3, 0]])
+    logits = checks._label_probabilities(labels, 4, torch.tensor([[1 / 4, 1 / 2, 1 / 2, 1 / 4],
+                                                                  [1 / 4, 1 / 4, 1 / 2, 1 / 4]]))
+    got = reference.sequence_logprob(logits, labels, checks._mask([(1, 4), (2, 3)], 4))
+    assert got.tolist() == pytest.approx([math.log(1 / 16), math.log(1 / 2)], rel=1e-6)
+    got = reference.bradley_terry_loss(torch.tensor([200.0, -200.0, 3.0]), torch.tensor([0.0, 0.0, 1.0]))
+    assert got.item() == pytest.approx(66.709, abs=1e-3)
+    pc, pr = torch.tensor([-10.0, -25.0, -40.0, -8.0]), torch.tensor([-12.0, -20.0, -35.0, -30.0])
+    rc, rr = torch.tensor([-14.0, -22.0, -41.0, -20.0]), torch.tensor([-11.0, -23.0, -36.0, -30.0])
+    assert ((pc - rc) - (pr - rr)).tolist() == [5, -6, 0, 12]
+
+
+# ---- sft_loss ----
+
+
+def learner_sft(logits, labels, loss_mask, *, bug=None):
+    """A learner's sft_loss, with one chosen mistake."""
+    vocab = logits.shape[-1]
+    mask = loss_mask if bug == "int mask" else loss_mask.bool()
+    if bug != "no check" and not mask.any():
+        raise ValueError("the mask selects no token")
+    if bug == "in place":
+        labels[~mask] = -100
+        return F.cross_entropy(logits.reshape(-1, vocab), labels.reshape(-1))
+    if bug == "shift":
+        logits, labels, mask = logits[:, :-1], labels[:, 1:], mask[:, 1:]
+    if bug == "manual exp":
+        log_probs = (logits.exp() / logits.exp().sum(-1, keepdim=True)).log()
+    else:
+        log_probs = torch.log_softmax(logits, dim=-1)
+    if bug == "log2":
+        log_probs = log_probs / math.log(2)
+    nll = -log_probs.gather(-1, labels.unsqueeze(-1)).squeeze(-1)
+    if bug == "probability":
+        nll = -(-nll).exp()  # -p(label): softmax without the log
+    if bug == "no minus":
+        nll = -nll
+    if bug == "mask ignored":
+        return nll.mean()
+    if bug == "inverted":
+        return nll[~mask].mean()
+    if bug == "divide by all":
+        return (nll * mask).mean()
+    if bug == "sum":
+        return (nll * mask).sum()
+    if bug == "mean of means":
+        return torch.stack([row[m].mean() for row, m in zip(nll, mask)]).mean()
+    if bug == "per sequence":
+        return (nll * mask).sum(1) / mask.sum(1)
+    if bug == "item":
+        return nll[mask].mean().item()
+    if bug == "rebuilt tensor":
+        return torch.tensor(nll[mask].mean().item())
+    if bug == "int mask":  # indexing with the mask as given: a 0/1 integer tensor picks rows 0 and 1
+        return nll[mask].mean()
+    return (nll * mask).sum() / mask.sum()
+
+
+def test_the_mistake_free_learner_sft_passes(capsys):
+    checks.check_sft_loss(learner_sft)
+    checks.check_sft_loss_hidden(learner_sft)
+    assert capsys.readouterr().out.count("✅") == 2
+
+
+@pytest.mark.parametrize("bug, message", [
+    ("mask ignored", "loss_mask was ignored"),
+    ("inverted", "the mask is inverted"),
+    ("divide by all", "divided by every position"),
+    ("sum", "that is the sum over the 2 response tokens"),
+    ("mean of means", "mean of those means"),
+    ("per sequence", "one loss per sequence"),
+    ("shift", "you shifted the labels again"),
+    ("log2", "in bits"),
+    ("probability", "minus the probability of the label, softmax without the log"),
+    ("no minus", "the minus sign is missing"),
+    ("manual exp", "overflows"),
+    ("item", "should be a torch tensor"),
+    ("rebuilt tensor", "cut the graph"),
+    ("in place", "changed its input `labels`"),
+    ("no check", r"(?s)all False \(no response token\) should be refused.*raise ValueError"),
+])
+def test_check_sft_loss_names_the_mistake(bug, message):
+    with pytest.raises(AssertionError, match=message):
+        checks.check_sft_loss(functools.partial(learner_sft, bug=bug))
+
+
+def test_the_hidden_sft_check_wants_a_0_1_mask_turned_into_booleans():
+    checks.check_sft_loss(functools.partial(learner_sft, bug="int mask"))
+    with pytest.raises(AssertionError, match=r"(?s)\(torch.long\), shape \(3, 8, 13\).*loss_mask.bool\(\)"):
+        checks.check_sft_loss_hidden(functools.partial(learner_sft, bug="int mask"))
+
+
+def test_the_sft_check_shows_expected_and_got_values():
+    with pytest.raises(AssertionError, match=r"(?s)log 2 ≈ 0\.6931.*expected: 0\.693147.*got:      1\.524924"):
+        checks.check_sft_loss(functools.partial(learner_sft, bug="mask ignored"))
+
+
+# ---- sequence_logprob ----
+
+
+def learner_logprob(logits, labels, loss_mask, *, bug=None):
+    mask = loss_mask.bool().to(logits.dtype)
+    if bug == "mask ignored":
+        mask = torch.ones_like(mask)
+    log_probs = logits.softmax(-1).log() if bug == "log of softmax" else logits.log_softmax(-1)
+    picked = torch.gather(log_probs, 2, labels[:, :, None])[:, :, 0] * mask
+    if bug == "mean":
+        return picked.sum(1) / mask.sum(1)
+    if bug == "negative":
+        return -picked.sum(1)
+    if bug == "scalar":
+        return picked.sum()
+    if bug == "list":
+        return [row.sum().item() for row in picked]
+    if bug == "detached":
+        return picked.sum(1).detach()
+    return picked.sum(1)
+
+
+def test_the_mistake_free_learner_logprob_passes(capsys):
+    checks.check_sequence_logprob(learner_logprob)
+    assert "✅ sequence_logprob passes the tests." in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("bug, message", [
+    ("mean", "mean over each response: DPO needs the SUM"),
+    ("mask ignored", "loss_mask was ignored"),
+    ("negative", "the sign is wrong"),
+    ("scalar", r"(?s)shape \(2,\).*shape \(\).*total over the whole batch"),
+    ("list", "should be a torch tensor"),
+    ("detached", "cut the graph"),
+    ("log of softmax", "log\\(0\\) = -inf"),
+])
+def test_check_sequence_logprob_names_the_mistake(bug, message):
+    with pytest.raises(AssertionError, match=message):
+        checks.check_sequence_logprob(functools.partial(learner_logprob, bug=bug))
+
+
+# ---- bradley_terry_loss ----
+
+
+def learner_bt(r_chosen, r_rejected, *, bug=None):
+    difference = r_chosen - r_rejected
+    if bug == "swapped":
+        difference = -difference
+    if bug == "log of sigmoid":
+        losses = -torch.log(torch.sigmoid(difference))
+    elif bug == "sigmoid":
+        losses = torch.sigmoid(difference)
+    elif bug == "no minus":
+        losses = F.logsigmoid(difference)
+    else:
+        losses = -F.logsigmoid(difference)
+    if bug == "sum":
+        return losses.sum()
+    if bug == "per pair":
+        return losses
+    if bug == "item":
+        return losses.mean().item()
+    return losses.mean()
+
+
+def test_the_mistake_free_learner_bt_passes(capsys):
+    checks.check_bradley_terry_loss(learner_bt)
+    checks.check_bradley_terry_loss_hidden(learner_bt)
+    assert capsys.readouterr().out.count("✅") == 2
+
+
+@pytest.mark.parametrize("bug, message", [
+    ("swapped", "chosen and rejected are swapped"),
+    ("log of sigmoid", r"(?s)\+200, -200.*not finite.*F\.logsigmoid"),
+    ("sum", "sum over the pairs"),
+    ("sigmoid", "sigmoid without the log"),
+    ("no minus", "minus sign is missing"),
+    ("per pair", "one loss per pair: return their mean"),
+    ("item", "should be a torch tensor"),
+])
+def test_check_bradley_terry_loss_names_the_mistake(bug, message):
+    with pytest.raises(AssertionError, match=message):
+        checks.check_bradley_terry_loss(functools.partial(learner_bt, bug=bug))
+
+
+def test_the_hidden_bt_check_catches_log_sigmoid_in_float64():
+    def float64_log_sigmoid(r_chosen, r_rejected):
+        return -torch.log(torch.sigmoid(r_chosen.double() - r_rejected.double())).mean()
+    checks.check_bradley_terry_loss(float64_log_sigmoid)  # ±200 is fine in float64
+    with pytest.raises(AssertionError, match=r"(?s)±10,000.*F\.logsigmoid"):
+        checks.check_bradley_terry_loss_hidden(float64_log_sigmoid)
+
+
+# ---- dpo_loss ----
+
+
+def learner_dpo(policy_chosen, policy_rejected, ref_chosen, ref_rejected, beta, *, bug=None):
+    if bug != "no check" and beta <= 0:
+        raise ValueError("beta must be positive")
+    chosen = policy_chosen - ref_chosen
+    rejected = policy_rejected - ref_rejected
+    if bug == "reference plus":
+        chosen, rejected = policy_chosen + ref_chosen, policy_rejected + ref_rejected
+    if bug == "swapped":
+        chosen, rejected = rejected, chosen
+    if bug == "fixed beta":
+        beta = 0.1
+    margin = beta * (chosen - rejected)
+    if bug == "no beta":
+        margin = chosen - rejected
+    if bug == "beta chosen only":
+        margin = beta * chosen - rejected
+    if bug == "log of sigmoid":
+        losses = -torch.sigmoid(margin).log()
+    elif bug == "no minus":
+        losses = F.logsigmoid(margin)
+    else:
+        losses = -F.logsigmoid(margin)
+    if bug == "mean":
+        return losses.mean()
+    if bug == "squeeze":
+        return losses.squeeze()
+    if bug == "detached":
+        return losses.detach()
+    return losses
+
+
+def test_the_mistake_free_learner_dpo_passes(capsys):
+    checks.check_dpo_loss(learner_dpo)
+    checks.check_dpo_loss_hidden(learner_dpo)
+    assert capsys.readouterr().out.count("✅") == 2
+
+
+@pytest.mark.parametrize("bug, message", [
+    ("no beta", "beta is missing"),
+    ("beta chosen only", "beta multiplies only the chosen term"),
+    ("reference plus", "reference terms have the wrong sign"),
+    ("swapped", "chosen and rejected are swapped"),
+    ("mean", r"(?s)shape \(3,\).*shape \(\).*mean over the pairs: return the per-pair values"),
+    ("no minus", "minus sign is missing"),
+    ("fixed beta", r"(?s)beta = 0\.5.*use the `beta` passed in"),
+    ("detached", "cut the graph back to the policy"),
+    ("no check", r"(?s)beta = 0 should be refused.*beta must be > 0"),
+])
+def test_check_dpo_loss_names_the_mistake(bug, message):
+    with pytest.raises(AssertionError, match=message):
+        checks.check_dpo_loss(functools.partial(learner_dpo, bug=bug))
+
+
+@pytest.mark.parametrize("bug, message", [
+    ("squeeze", r"(?s)a single pair.*shape \(1,\).*shape \(\).*no \.squeeze\(\)"),
+    ("log of sigmoid", r"(?s)margins of \+890.*F\.logsigmoid"),
+])
+def test_the_hidden_dpo_check_catches_what_the_visible_one_lets_through(bug, message):
+    checks.check_dpo_loss(functools.partial(learner_dpo, bug=bug))
+    with pytest.raises(AssertionError, match=message):
+        checks.check_dpo_loss_hidden(functools.partial(learner_dpo, bug=bug))
+
+
+@pytest.mark.parametrize("check, learner, bug", [
+    (checks.check_dpo_loss, learner_dpo, "no beta"),
+    (checks.check_dpo_loss_hidden, learner_dpo, "squeeze"),
+    (checks.check_sft_loss, learner_sft, "sum"),
+    (checks.check_sequence_logprob, learner_logprob, "mean"),
+])
+def test_a_wrong_answer_names_one_mistake_only(check, learner, bug):
+    with pytest.raises(AssertionError) as failure:
+        check(functools.partial(learner, bug=bug))
+    assert "\n   or:" not in str(failure.value)
+
+
+def test_swapping_chosen_and_rejected_shows_in_the_mean_only_when_the_differences_do_not_average_0():
+    """softplus(x) - softplus(-x) = x: the visible batch of 4 pairs must not have a mean difference of 0."""
+    with pytest.raises(AssertionError, match=r"(?s)4 pairs, r_chosen.*chosen and rejected are swapped"):
+        checks.check_bradley_terry_loss(functools.partial(learner_bt, bug="swapped"))
