@@ -48,6 +48,14 @@ from course_lib.checks.pretraining import (
     check_next_token_loss,
     check_next_token_loss_hidden,
 )
+from course_lib.checks.rl import (
+    check_epsilon_greedy,
+    check_grpo_advantages,
+    check_grpo_advantages_hidden,
+    check_kl_penalty,
+    check_ppo_clip_loss,
+    check_ppo_clip_loss_hidden,
+)
 from course_lib.checks.onramp import (
     check_generate,
     check_generate_hidden,
@@ -57,6 +65,12 @@ from course_lib.checks.onramp import (
 )
 
 __all__ = [
+    "check_epsilon_greedy",
+    "check_grpo_advantages",
+    "check_grpo_advantages_hidden",
+    "check_kl_penalty",
+    "check_ppo_clip_loss",
+    "check_ppo_clip_loss_hidden",
     "check_bradley_terry_loss",
     "check_bradley_terry_loss_hidden",
     "check_dpo_loss",

@@ -72,22 +72,24 @@ def _copy(x, grad: bool):
 
 def _compare(fn, what: str, args: tuple, names: tuple[str, ...], reference, mistakes, *, hint: str,
              shape_hint: str, not_a_tensor: str, nonfinite: str, grad: tuple[int, ...] = (),
-             no_gradient: str = "") -> None:
-    """fn(*copies of args) against reference(*args in float64): inputs unchanged, type, shape, finiteness,
-    value (naming the matching mistake), and with `grad` the gradient reaching those arguments."""
+             no_gradient: str = "", kwargs: dict | None = None, errors: str = "", in_place: str = _IN_PLACE) -> None:
+    """fn(*copies of args, **kwargs) against reference(*args in float64, **kwargs): inputs unchanged,
+    type, shape, finiteness, value (naming the matching mistake, from mistakes(*args, **kwargs)), and
+    with `grad` the gradient reaching those arguments. `errors`: the hint when fn raises (default `hint`)."""
+    kwargs = kwargs or {}
     exact = tuple(_double(a) for a in args)
-    expected = reference(*exact).detach()
+    expected = reference(*exact, **kwargs).detach()
     given = tuple(_copy(a, i in grad) for i, a in enumerate(args))
-    out = _run(fn, what, *given, hint=hint)
+    out = _run(fn, what, *given, hint=errors or hint, **kwargs)
     for name, original, copy in zip(names, args, given):
         if torch.is_tensor(copy) and not copy.requires_grad and not torch.equal(copy, original):
             fail(f"{what}: your function changed its input `{name}`", f"`{name}` left as it was",
-                 f"a changed `{name}`", _IN_PLACE)
+                 f"a changed `{name}`", in_place)
     if not torch.is_tensor(out):
         fail(f"{what}: the result should be a torch tensor", f"a torch.Tensor of shape {tuple(expected.shape)}",
              f"{type(out).__name__}: {out!r}"[:120], not_a_tensor)
     got = out.detach().double()
-    found = mistakes(*exact)
+    found = mistakes(*exact, **kwargs)
     if got.shape != expected.shape:
         fail(f"{what}: the shape of the result", f"shape {tuple(expected.shape)}", f"shape {tuple(got.shape)}",
              _named(got, expected, found, _close) or shape_hint)

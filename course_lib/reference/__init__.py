@@ -21,6 +21,7 @@ from course_lib.reference.lifecycle import (
 )
 from course_lib.reference.onramp import generate, softmax_with_temperature
 from course_lib.reference.post_training import bradley_terry_loss, dpo_loss, sequence_logprob, sft_loss
+from course_lib.reference.rl import epsilon_greedy, grpo_advantages, kl_penalty, ppo_clip_loss
 from course_lib.reference.pretraining import (
     CHINCHILLA_CONSTANTS,
     EPOCH_2024,
@@ -32,6 +33,7 @@ from course_lib.reference.pretraining import (
 )
 
 __all__ = [
+    "epsilon_greedy", "grpo_advantages", "kl_penalty", "ppo_clip_loss",
     "bradley_terry_loss", "dpo_loss", "sequence_logprob", "sft_loss",
     "CHINCHILLA_CONSTANTS", "EPOCH_2024", "HOFFMANN_2022", "chinchilla_loss", "compute_optimal", "dedupe",
     "next_token_loss",

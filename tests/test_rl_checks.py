@@ -1,0 +1,438 @@
+"""Notebook E's reference answers (epsilon-greedy, GRPO's advantages, PPO's clipped loss, the k3 KL
+penalty) agree with hand-computed values, and its checks pass them while catching typical learner
+mistakes with a message that names the mistake. The learner versions below are written
+independently of the checks' own list of mistakes, each keyword one bug."""
+import functools
+import math
+import random
+
+import pytest
+import torch
+
+from course_lib.checks import rl as checks
+from course_lib.reference import rl as reference
+
+ALL_CHECKS = [
+    (checks.check_epsilon_greedy, reference.epsilon_greedy),
+    (checks.check_grpo_advantages, reference.grpo_advantages),
+    (checks.check_grpo_advantages_hidden, reference.grpo_advantages),
+    (checks.check_ppo_clip_loss, reference.ppo_clip_loss),
+    (checks.check_ppo_clip_loss_hidden, reference.ppo_clip_loss),
+    (checks.check_kl_penalty, reference.kl_penalty),
+]
+
+
+def test_the_reference_passes_every_check(capsys):
+    for check, answer in ALL_CHECKS:
+        check(answer)
+    out = capsys.readouterr().out
+    assert out.count("✅") == len(ALL_CHECKS)
+    assert "✅ epsilon_greedy passes the tests." in out and "✅ kl_penalty passes the tests." in out
+    for name in ("grpo_advantages", "ppo_clip_loss"):
+        assert f"✅ {name} passes the visible tests." in out and f"✅ {name} passes the hidden tests too." in out
+
+
+def not_implemented(*args, **kwargs):
+    raise NotImplementedError
+
+
+@pytest.mark.parametrize("check", [check for check, _ in ALL_CHECKS], ids=lambda check: check.__name__)
+def test_an_unimplemented_exercise_says_so(check):
+    with pytest.raises(AssertionError, match="still raises NotImplementedError"):
+        check(not_implemented)
+
+
+# ---- the reference answers ----
+
+
+def test_epsilon_greedy_draws_the_coin_then_the_action_from_the_generator():
+    q = torch.tensor([0.2, 0.9, -0.4, 0.5])
+    mine, replay = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    for _ in range(200):
+        explore = torch.rand(1, generator=replay).item() < 0.4
+        expected = int(torch.randint(4, (1,), generator=replay)) if explore else 1
+        got = reference.epsilon_greedy(q, 0.4, mine)
+        assert type(got) is int and got == expected
+    generator = torch.Generator().manual_seed(0)
+    assert {reference.epsilon_greedy(q, 0, generator) for _ in range(100)} == {1}
+    assert reference.epsilon_greedy(torch.tensor([1.0, 3.0, 3.0]), 0.0, generator) == 1  # ties: the lowest index
+    assert {reference.epsilon_greedy(q, 1, generator) for _ in range(200)} == {0, 1, 2, 3}
+
+
+@pytest.mark.parametrize("epsilon", [-0.1, 1.5, float("nan"), "0.3", True])
+def test_epsilon_greedy_refuses_an_epsilon_that_is_not_a_probability(epsilon):
+    with pytest.raises(ValueError, match="epsilon"):
+        reference.epsilon_greedy(torch.tensor([1.0, 2.0]), epsilon, torch.Generator())
+
+
+@pytest.mark.parametrize("q", [torch.tensor([]), torch.zeros(2, 3)])
+def test_epsilon_greedy_refuses_q_values_that_are_not_one_row_of_actions(q):
+    with pytest.raises(ValueError, match="q_values"):
+        reference.epsilon_greedy(q, 0.1, torch.Generator())
+
+
+def test_grpo_advantages_judge_each_rollout_against_its_own_group():
+    got = reference.grpo_advantages(torch.tensor([1.0, 0.0, 0.0, 1.0]), 2)
+    assert got.tolist() == pytest.approx([0.5 / (math.sqrt(0.5) + 1e-6) * s for s in (1, -1, -1, 1)], rel=1e-6)
+    got = reference.grpo_advantages(torch.tensor([1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 1]), 4)  # integers
+    assert got.dtype == torch.float32
+    assert got.tolist() == pytest.approx([1.5, -0.5, -0.5, -0.5, 0, 0, 0, 0, 0.5, 0.5, -1.5, 0.5], abs=1e-5)
+    got = reference.grpo_advantages(torch.tensor([0.2, 0.5, 0.8, 1.0, 1.0, 0.4], dtype=torch.float64), 3,
+                                    normalize_by_std=False)
+    assert got.dtype == torch.float64 and got.tolist() == pytest.approx([-0.3, 0, 0.3, 0.2, 0.2, -0.4])
+    assert reference.grpo_advantages(torch.tensor([0.3, 1.0]), 1, normalize_by_std=False).tolist() == [0, 0]
+
+
+def test_grpo_advantages_give_exactly_0_to_a_group_of_equal_rewards_even_in_float32():
+    """The float32 mean of eight 0.7s is not 0.7: measured directly, (r - mean) / (std + eps) is ±0.056."""
+    rewards = torch.tensor([0.7] * 8 + [0.1, 0.9] * 4)
+    got = reference.grpo_advantages(rewards, 8)
+    assert torch.isfinite(got).all() and (got[:8] == 0).all()
+    groups = rewards.view(-1, 8)
+    naive = (groups - groups.mean(1, keepdim=True)) / (groups.std(1, keepdim=True) + 1e-6)
+    assert naive[0].abs().max() > 1e-3  # why the reference measures from each group's first reward
+    assert torch.allclose(got[8:], naive[1], atol=1e-5)
+
+
+@pytest.mark.parametrize("rewards, group_size, settings, words", [
+    (torch.zeros(4), 0, {}, "group_size"),
+    (torch.zeros(4), -2, {}, "group_size"),
+    (torch.zeros(4), 2.0, {}, "group_size"),
+    (torch.zeros(5), 2, {}, "multiple of group_size"),
+    (torch.zeros(3), 1, {}, "group_size=1"),
+    (torch.zeros(2, 2), 2, {}, "1-D"),
+    (torch.zeros(4), 2, {"eps": -1e-6}, "eps"),
+])
+def test_grpo_advantages_refuse_groups_that_do_not_fit(rewards, group_size, settings, words):
+    with pytest.raises(ValueError, match=words):
+        reference.grpo_advantages(rewards, group_size, **settings)
+
+
+def _hand_ratios_loss(ratios, advantages, clip):
+    return [-min(r * a, min(max(r, 1 - clip), 1 + clip) * a) for r, a in zip(ratios, advantages)]
+
+
+def test_ppo_clip_loss_per_token_and_its_gradient_stops_beyond_the_clip():
+    advantages, logp_new, logp_old = checks._hand_ppo_case()
+    got = reference.ppo_clip_loss(advantages, logp_new, logp_old, 0.2)
+    assert got.shape == (2, 3)
+    assert got.flatten().tolist() == pytest.approx([-1.2, 0.8, -2.2, -0.7, 1.5, -0.5], rel=1e-6)
+    assert got.flatten().tolist() == pytest.approx(
+        _hand_ratios_loss([1.5, 0.5, 1.1, 0.7, 1.5, 0.5], [1, -1, 2, 1, -1, 1], 0.2), rel=1e-6)
+    new = logp_new.clone().requires_grad_(True)
+    reference.ppo_clip_loss(advantages, new, logp_old, 0.2).sum().backward()
+    # Clipped tokens (r = 1.5 with A = 1, r = 0.5 with A = -1) get no push; the others -r * A.
+    assert new.grad.flatten().tolist() == pytest.approx([0, 0, -2.2, -0.7, 1.5, -0.5], rel=1e-5)
+    per_sequence = reference.ppo_clip_loss(torch.tensor([[2.0], [-1.0]]), torch.zeros(2, 4), torch.zeros(2, 4), 0.2)
+    assert per_sequence.tolist() == [[-2.0] * 4, [1.0] * 4]
+
+
+@pytest.mark.parametrize("clip", [0, 0.0, -0.2, float("nan"), float("inf"), "0.2", True])
+def test_ppo_clip_loss_refuses_a_clip_that_is_not_a_positive_number(clip):
+    with pytest.raises(ValueError, match="clip"):
+        reference.ppo_clip_loss(torch.ones(2), torch.zeros(2), torch.zeros(2), clip)
+
+
+def test_kl_penalty_is_k3_never_negative_and_0_where_the_models_agree():
+    logp, ref = torch.tensor([0.5, 0.25, 0.3]).log(), torch.tensor([0.25, 0.5, 0.3]).log()
+    got = reference.kl_penalty(logp, ref)
+    assert got.tolist() == pytest.approx([0.5 + math.log(2) - 1, 2 - math.log(2) - 1, 0], abs=1e-6)
+    assert got[2].item() == 0.0
+    generator = torch.Generator().manual_seed(0)
+    logp, ref = torch.randn(4, 50, generator=generator) * 3, torch.randn(4, 50, generator=generator) * 3
+    assert (reference.kl_penalty(logp, ref) >= 0).all()
+    tiny = torch.tensor([1e-4, -1e-7, 3e-9])
+    assert (reference.kl_penalty(torch.zeros(3), tiny) >= 0).all()
+    logp = logp.requires_grad_(True)
+    reference.kl_penalty(logp, ref).sum().backward()
+    assert torch.allclose(logp.grad, 1 - torch.exp(ref - logp.detach()), rtol=1e-5)
+
+
+def test_k3_averages_to_the_kl_over_tokens_sampled_from_the_policy():
+    """Unbiased: the mean of k3 over many draws from the policy is KL(policy || reference)."""
+    policy, ref = torch.tensor([0.6, 0.3, 0.1]), torch.tensor([0.2, 0.5, 0.3])
+    tokens = torch.multinomial(policy, 200_000, replacement=True, generator=torch.Generator().manual_seed(0))
+    estimate = reference.kl_penalty(policy.log()[tokens], ref.log()[tokens]).mean().item()
+    exact = (policy * (policy / ref).log()).sum().item()
+    assert estimate == pytest.approx(exact, rel=0.02)
+
+
+def test_the_stated_values_are_the_references():
+    """The numbers the checks' messages quote."""
+    got = reference.grpo_advantages(torch.tensor([1.0, 0.0, 0.0, 1.0]), 2, eps=0.1)
+    assert got[0].item() == pytest.approx(0.6195, abs=1e-4)
+    assert reference.grpo_advantages(torch.tensor([1.0, 0.0, 0.0, 1.0]), 2)[0].item() == pytest.approx(0.7071,
+                                                                                                       abs=1e-4)
+    got = reference.kl_penalty(torch.tensor([0.5, 0.25, 0.3]).log(), torch.tensor([0.25, 0.5, 0.3]).log())
+    assert [round(x, 4) for x in got.tolist()] == [0.1931, 0.3069, 0.0]
+    advantages, logp_new, logp_old = checks._hand_ppo_case()
+    assert torch.exp(logp_new - logp_old).flatten().tolist() == pytest.approx([1.5, 0.5, 1.1, 0.7, 1.5, 0.5])
+
+
+# ---- epsilon_greedy ----
+
+
+def learner_epsilon(q_values, epsilon, generator, *, bug=None):
+    """A learner's epsilon_greedy, with one chosen mistake."""
+    if bug != "no check" and not 0 <= epsilon <= 1:
+        raise ValueError("epsilon must be in [0, 1]")
+    n = len(q_values)
+    if bug != "no check" and n == 0:
+        raise ValueError("no actions")
+    best = int(torch.argmax(q_values))
+    if bug == "other order":  # draws the action first, every time: the same shares
+        candidate = int(torch.randint(n, (1,), generator=generator))
+        return candidate if torch.rand(1, generator=generator).item() < epsilon else best
+    if bug == "python random":
+        explore = random.random() < epsilon
+    elif bug == "global generator":
+        explore = torch.rand(1).item() < epsilon
+    elif bug == "inverted":
+        explore = torch.rand(1, generator=generator).item() > epsilon
+    elif bug == "never explore":
+        explore = False
+    else:
+        explore = torch.rand(1, generator=generator).item() < epsilon
+    if explore:
+        if bug == "exclude greedy":
+            others = [i for i in range(n) if i != best]
+            return others[int(torch.randint(n - 1, (1,), generator=generator))]
+        if bug == "off by one":
+            return int(torch.randint(n - 1, (1,), generator=generator))
+        return int(torch.randint(n, (1,), generator=generator))
+    if bug == "argmin":
+        return int(torch.argmin(q_values))
+    if bug == "last tie":
+        return n - 1 - int(torch.argmax(q_values.flip(0)))
+    if bug == "tensor":
+        return torch.argmax(q_values)
+    return best
+
+
+@pytest.mark.parametrize("bug", [None, "other order"])
+def test_a_correct_learner_passes_whatever_order_it_draws_in(bug, capsys):
+    checks.check_epsilon_greedy(functools.partial(learner_epsilon, bug=bug))
+    assert "✅ epsilon_greedy passes the tests." in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("bug, message", [
+    ("exclude greedy", "the greedy one included"),
+    ("off by one", "the last action is never drawn"),
+    ("inverted", "wrong way round"),
+    ("never explore", r"(?s)epsilon=0\.3.*hint: it never explores"),
+    ("argmin", "LOWEST value"),
+    ("last tie", "a tie goes to the LOWEST index"),
+    ("tensor", "should return a Python int"),
+    ("python random", "seeded alike"),
+    ("global generator", r"(?s)seeded alike.*generator=generator"),
+    ("no check", r"(?s)epsilon=-0\.1 should be refused.*0 <= epsilon <= 1"),
+])
+def test_check_epsilon_greedy_names_the_mistake(bug, message):
+    with pytest.raises(AssertionError, match=message):
+        checks.check_epsilon_greedy(functools.partial(learner_epsilon, bug=bug))
+
+
+def test_the_epsilon_check_shows_the_shares():
+    shares = r"(?s)epsilon=0\.3: the share of 20,000 calls.*expected: \[0\.075, 0\.775"
+    with pytest.raises(AssertionError, match=shares):
+        checks.check_epsilon_greedy(functools.partial(learner_epsilon, bug="exclude greedy"))
+
+
+# ---- grpo_advantages ----
+
+
+def learner_grpo(rewards, group_size, eps=1e-6, normalize_by_std=True, *, bug=None):
+    """A learner's grpo_advantages, with one chosen mistake."""
+    if bug != "no check":
+        if group_size < 1 or len(rewards) % group_size:
+            raise ValueError("rewards do not split into groups")
+        if group_size == 1 and (normalize_by_std or bug == "no size 1"):
+            raise ValueError("groups of 1 have no std")
+    if bug != "int rewards" and not rewards.is_floating_point():
+        rewards = rewards.float()
+    if bug == "in place":
+        groups = rewards.view(-1, group_size)
+        groups -= groups.mean(dim=1, keepdim=True)
+        return (groups / (groups.std(dim=1, keepdim=True) + eps)).reshape(-1) if normalize_by_std else rewards
+    if bug == "whole batch":
+        groups = rewards.view(1, -1)
+    elif bug == "strided":
+        groups = rewards.view(-1, group_size).T  # each row every group_size-th reward
+    else:
+        groups = rewards.view(-1, group_size)
+    mean = groups.mean(dim=1, keepdim=True)
+    advantages = groups if bug == "no mean" else groups - mean
+    if normalize_by_std or bug == "flag ignored":
+        std = groups.std(dim=1, keepdim=True, correction=0 if bug == "population" else 1)
+        if bug == "sqrt eps":
+            advantages = advantages / torch.sqrt(groups.var(dim=1, keepdim=True) + eps)
+        elif bug == "no eps":
+            advantages = advantages / std
+        else:
+            advantages = advantages / (std + eps)
+    if bug == "2-D":
+        return advantages
+    if bug == "strided":
+        advantages = advantages.T
+    return advantages.reshape(-1)
+
+
+def test_the_mistake_free_learner_grpo_passes(capsys):
+    checks.check_grpo_advantages(learner_grpo)
+    checks.check_grpo_advantages_hidden(learner_grpo)
+    assert capsys.readouterr().out.count("✅") == 2
+
+
+@pytest.mark.parametrize("bug, message", [
+    ("population", "population standard deviation"),
+    ("whole batch", "normalises over the whole batch"),
+    ("strided", r"(?s)12 rewards.*every group_size-th reward.*CONSECUTIVE"),
+    ("sqrt eps", r"(?s)large eps.*eps goes outside the square root"),
+    ("no eps", r"(?s)not finite.*0/0 is NaN.*std \+ eps"),
+    ("no mean", "mean was not subtracted"),
+    ("flag ignored", "normalize_by_std=False only subtract the group's mean"),
+    ("2-D", r"(?s)shape \(4,\).*shape \(2, 2\).*reshape the result back"),
+    ("in place", "changed its input `rewards`"),
+    ("no check", r"(?s)group_size=0 should raise a ValueError.*group_size < 1"),
+])
+def test_check_grpo_advantages_names_the_mistake(bug, message):
+    with pytest.raises(AssertionError, match=message):
+        checks.check_grpo_advantages(functools.partial(learner_grpo, bug=bug))
+
+
+@pytest.mark.parametrize("bug, message", [
+    ("int rewards", r"(?s)0/1 integers.*rewards\.float\(\)"),
+    ("no size 1", r"(?s)group_size=1 without the std.*allowed when normalize_by_std=False"),
+])
+def test_the_hidden_grpo_check_catches_what_the_visible_one_lets_through(bug, message):
+    checks.check_grpo_advantages(functools.partial(learner_grpo, bug=bug))
+    with pytest.raises(AssertionError, match=message):
+        checks.check_grpo_advantages_hidden(functools.partial(learner_grpo, bug=bug))
+
+
+# ---- ppo_clip_loss ----
+
+
+def learner_ppo(advantages, logp_new, logp_old, clip, *, bug=None):
+    """A learner's ppo_clip_loss, with one chosen mistake."""
+    if bug != "no check" and clip <= 0:
+        raise ValueError("clip must be positive")
+    if bug == "fixed clip":
+        clip = 0.2
+    if bug == "divide":
+        ratio = logp_new / logp_old
+    elif bug == "upside down":
+        ratio = torch.exp(logp_old - logp_new)
+    elif bug == "exp divide":
+        ratio = torch.exp(logp_new) / torch.exp(logp_old)
+    else:
+        ratio = torch.exp(logp_new - logp_old)
+    clipped = torch.clamp(ratio, 1 - clip, 1 + clip)
+    if bug == "upper only":
+        clipped = torch.clamp(ratio, max=1 + clip)
+    if bug == "lower only":
+        clipped = torch.clamp(ratio, min=1 - clip)
+    surrogate = torch.min(ratio * advantages, clipped * advantages)
+    if bug == "clamp advantage":
+        surrogate = torch.min(ratio * advantages, ratio * torch.clamp(advantages, 1 - clip, 1 + clip))
+    if bug == "max":
+        surrogate = torch.max(ratio * advantages, clipped * advantages)
+    if bug == "no min":
+        surrogate = clipped * advantages
+    loss = surrogate if bug == "no minus" else -surrogate
+    if bug == "mean":
+        return loss.mean()
+    if bug == "detached":
+        return loss.detach()
+    if bug == "list":
+        return loss.tolist()
+    return loss
+
+
+def test_the_mistake_free_learner_ppo_passes(capsys):
+    checks.check_ppo_clip_loss(learner_ppo)
+    checks.check_ppo_clip_loss_hidden(learner_ppo)
+    assert capsys.readouterr().out.count("✅") == 2
+
+
+@pytest.mark.parametrize("bug, message", [
+    ("max", "max instead of min"),
+    ("no minus", "the minus sign is missing"),
+    ("clamp advantage", "that clamps the advantage"),
+    ("divide", "divides the log-probabilities"),
+    ("upside down", "the ratio is upside down"),
+    ("upper only", "clipped above only"),
+    ("lower only", "clipped below only"),
+    ("no min", "the min is missing"),
+    ("mean", r"(?s)shape \(2, 3\).*shape \(\).*mean over every token"),
+    ("fixed clip", r"(?s)clip=0\.1.*use the `clip` passed in"),
+    ("detached", "cut the graph back to the policy"),
+    ("list", "should be a torch tensor"),
+    ("no check", r"(?s)clip=0 should be refused.*clip must be > 0"),
+])
+def test_check_ppo_clip_loss_names_the_mistake(bug, message):
+    with pytest.raises(AssertionError, match=message):
+        checks.check_ppo_clip_loss(functools.partial(learner_ppo, bug=bug))
+
+
+def test_the_hidden_ppo_check_catches_a_ratio_of_exps():
+    checks.check_ppo_clip_loss(functools.partial(learner_ppo, bug="exp divide"))
+    with pytest.raises(AssertionError, match=r"(?s)near -110.*not finite.*underflows to 0"):
+        checks.check_ppo_clip_loss_hidden(functools.partial(learner_ppo, bug="exp divide"))
+
+
+# ---- kl_penalty ----
+
+
+def learner_kl(logp, ref_logp, *, bug=None):
+    """A learner's kl_penalty, with one chosen mistake."""
+    if bug == "naive":
+        return logp - ref_logp
+    if bug == "k2":
+        return (logp - ref_logp) ** 2 / 2
+    d = logp - ref_logp if bug == "reverse" else ref_logp - logp
+    ratio = torch.exp(ref_logp) / torch.exp(logp) if bug == "ratio of exps" else torch.exp(d)
+    k3 = ratio - d - 1
+    if bug == "mean":
+        return k3.mean()
+    if bug == "detached":
+        return k3.detach()
+    if bug == "eps":
+        return k3 + 1e-9
+    return k3
+
+
+def test_the_mistake_free_learner_kl_passes(capsys):
+    checks.check_kl_penalty(learner_kl)
+    assert "✅ kl_penalty passes the tests." in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("bug, message", [
+    ("naive", "naive estimator k1"),
+    ("reverse", r"k3 of the reverse direction.*KL\(reference \|\| policy\)"),
+    ("k2", "that is k2"),
+    ("mean", r"(?s)shape \(3,\).*shape \(\).*mean over every token"),
+    ("detached", "cut the graph back to the policy"),
+    ("ratio of exps", r"(?s)near -110.*underflows to 0.*d = ref_logp - logp, then torch.exp\(d\)"),
+    ("eps", r"(?s)exactly 0 where logp == ref_logp.*values up to 1e-09"),
+])
+def test_check_kl_penalty_names_the_mistake(bug, message):
+    with pytest.raises(AssertionError, match=message):
+        checks.check_kl_penalty(functools.partial(learner_kl, bug=bug))
+
+
+@pytest.mark.parametrize("check, learner, bug", [
+    (checks.check_grpo_advantages, learner_grpo, "sqrt eps"),
+    (checks.check_grpo_advantages, learner_grpo, "strided"),
+    (checks.check_grpo_advantages, learner_grpo, "no mean"),
+    (checks.check_ppo_clip_loss, learner_ppo, "max"),
+    (checks.check_ppo_clip_loss, learner_ppo, "upper only"),
+    (checks.check_ppo_clip_loss, learner_ppo, "clamp advantage"),
+    (checks.check_epsilon_greedy, learner_epsilon, "never explore"),
+    (checks.check_kl_penalty, learner_kl, "reverse"),
+    (checks.check_epsilon_greedy, learner_epsilon, "off by one"),
+])
+def test_a_wrong_answer_names_one_mistake_only(check, learner, bug):
+    with pytest.raises(AssertionError) as failure:
+        check(functools.partial(learner, bug=bug))
+    assert "\n   or:" not in str(failure.value)
