@@ -1,4 +1,7 @@
-"""The on-ramp's checks pass the reference answers and catch typical mistakes with a clear message."""
+"""The on-ramp's checks pass the reference answers and catch typical mistakes with a clear message; every
+check says plainly when an exercise is not implemented yet."""
+import inspect
+
 import pytest
 import torch
 
@@ -67,3 +70,19 @@ def test_skipped_exercise_falls_back_to_the_reference_visibly(capsys):
     chosen = checks.learner_or_reference(unstable_softmax, reference.softmax_with_temperature,
                                          probe=lambda f: f(torch.zeros(3), 1.0))
     assert chosen is unstable_softmax
+
+
+def not_implemented(*args, **kwargs):
+    raise NotImplementedError
+
+
+# Every check of a function (not of a predicted value) says plainly that the exercise is not done yet.
+FUNCTION_CHECKS = [name for name in checks.__all__ if name.startswith("check_") and name != "check_strawberry_prediction"]
+
+
+@pytest.mark.parametrize("name", FUNCTION_CHECKS)
+def test_an_unimplemented_exercise_says_so(name):
+    check = getattr(checks, name)
+    learner_functions = [not_implemented] * len(inspect.signature(check).parameters)  # encode and decode: two
+    with pytest.raises(AssertionError, match="still raises NotImplementedError"):
+        check(*learner_functions)

@@ -32,16 +32,6 @@ def test_the_reference_passes_every_check(capsys):
         assert f"✅ {name} passes the" in out
 
 
-def not_implemented(*args, **kwargs):
-    raise NotImplementedError
-
-
-@pytest.mark.parametrize("check", [check for check, _ in ALL_CHECKS], ids=lambda check: check.__name__)
-def test_an_unimplemented_exercise_says_so(check):
-    with pytest.raises(AssertionError, match="still raises NotImplementedError"):
-        check(not_implemented)
-
-
 def test_the_stated_values_are_the_references():
     """The numbers the checks' messages quote."""
     assert reference.chinchilla_loss(70e9, 1.4e12, reference.HOFFMANN_2022) == pytest.approx(1.9366, abs=1e-4)
