@@ -205,7 +205,7 @@ class Pretrainer:
 
     def _load_checkpoint(self) -> None:
         try:
-            saved = torch.load(self.checkpoint, map_location=self.device, weights_only=False)
+            saved = torch.load(self.checkpoint, map_location=self.device, weights_only=True)
         except Exception as error:
             raise ValueError(f"{self.checkpoint} is not a readable checkpoint ({error}); delete it "
                              f"to start from scratch") from error
