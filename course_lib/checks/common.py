@@ -1,6 +1,8 @@
 """What every check shares: a failure message a learner can act on, and calling the learner's code."""
 from __future__ import annotations
 
+import torch
+
 
 def fail(what: str, expected, got, hint: str = "") -> None:
     """Raise an AssertionError (a failed nbgrader test) that says what was expected and what came back."""
@@ -42,3 +44,18 @@ def refuses(fn, what: str, hint: str, *args, **kwargs) -> None:
     except Exception as error:
         fail(f"{what} should raise a ValueError", "ValueError", f"{type(error).__name__}: {error}", hint)
     fail(f"{what} should be refused", "a ValueError with a clear message", "no error", hint)
+
+
+def check_same_draws(draws, what: str, hint: str, seed: int = 7) -> None:
+    """draws(generator) -> a list of picks must come out the same for two generators seeded alike,
+    whatever torch's global random state is: the learner's code draws from the generator it is given."""
+    saved = torch.get_rng_state()
+    try:
+        runs = []
+        for global_seed in (1, 2):
+            torch.manual_seed(global_seed)
+            runs.append(draws(torch.Generator().manual_seed(seed)))
+    finally:
+        torch.set_rng_state(saved)
+    if runs[0] != runs[1]:
+        fail(what, runs[0][:12], runs[1][:12], hint)

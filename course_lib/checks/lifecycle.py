@@ -12,7 +12,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from course_lib.checks.common import fail, refuses, run
+from course_lib.checks.common import check_same_draws, fail, refuses, run
 from course_lib.models.llama import causal_mask as rectangular_causal_mask
 from course_lib.reference.lifecycle import filter_probabilities, sampling_probabilities
 
@@ -434,19 +434,9 @@ def _check_greedy(fn) -> None:
 
 
 def _check_generator_is_used(fn) -> None:
-    """The same seed twice gives the same draws, whatever torch's global random state is."""
-    saved = torch.get_rng_state()
-    try:
-        runs = []
-        for global_seed in (1, 2):
-            torch.manual_seed(global_seed)
-            generator = torch.Generator().manual_seed(7)
-            runs.append([_draw(fn, _LOGITS, generator=generator, temperature=1.0) for _ in range(40)])
-    finally:
-        torch.set_rng_state(saved)
-    if runs[0] != runs[1]:
-        fail("two runs with generators seeded alike should draw the same tokens", runs[0][:12], runs[1][:12],
-             "pass the generator on: torch.multinomial(probabilities, 1, generator=generator)")
+    check_same_draws(lambda generator: [_draw(fn, _LOGITS, generator=generator, temperature=1.0) for _ in range(40)],
+                     "two runs with generators seeded alike should draw the same tokens",
+                     "pass the generator on: torch.multinomial(probabilities, 1, generator=generator)")
 
 
 def check_sample_next_token(fn) -> None:

@@ -16,7 +16,7 @@ import warnings
 
 import torch
 
-from course_lib.checks.common import fail, refuses
+from course_lib.checks.common import check_same_draws, fail, refuses
 from course_lib.checks.lifecycle import _matching_hint, _rounded
 from course_lib.checks.post_training import _close
 from course_lib.checks.post_training import _compare as compare
@@ -137,21 +137,11 @@ def _check_always(fn, q: torch.Tensor, action: int, what: str, hint: str, calls:
 
 
 def _check_generator_is_used(fn) -> None:
-    """The same seed twice gives the same actions, whatever torch's global random state is."""
-    saved = torch.get_rng_state()
-    try:
-        runs = []
-        for global_seed in (1, 2):
-            torch.manual_seed(global_seed)
-            generator = _seeded(7)
-            runs.append([_act(fn, _Q, 0.5, generator) for _ in range(60)])
-    finally:
-        torch.set_rng_state(saved)
-    if runs[0] != runs[1]:
-        fail("two runs with generators seeded alike (epsilon=0.5) should pick the same actions", runs[0][:12],
-             runs[1][:12], "draw from the generator passed in, for both the explore-or-exploit coin and the "
-                           "action: torch.rand(1, generator=generator), torch.randint(..., generator=generator) "
-                           "(not random.random() or torch's global generator)")
+    check_same_draws(lambda generator: [_act(fn, _Q, 0.5, generator) for _ in range(60)],
+                     "two runs with generators seeded alike (epsilon=0.5) should pick the same actions",
+                     "draw from the generator passed in, for both the explore-or-exploit coin and the action: "
+                     "torch.rand(1, generator=generator), torch.randint(..., generator=generator) "
+                     "(not random.random() or torch's global generator)")
 
 
 def check_epsilon_greedy(fn) -> None:
