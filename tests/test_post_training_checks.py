@@ -378,3 +378,25 @@ def test_swapping_chosen_and_rejected_shows_in_the_mean_only_when_the_difference
     """softplus(x) - softplus(-x) = x: the visible batch of 4 pairs must not have a mean difference of 0."""
     with pytest.raises(AssertionError, match=r"(?s)4 pairs, r_chosen.*chosen and rejected are swapped"):
         checks.check_bradley_terry_loss(functools.partial(learner_bt, bug="swapped"))
+
+
+# ---- evaluate the claim ------------------------------------------------------------------------
+def test_the_claim_answers_are_checked_against_the_measurements(capsys):
+    accuracy = {"all": 0.8, "wrong function": 0.5, "rambles on": 1.0, "cut off": 0.95}
+    measured = dict(sft_overlap=0.22, chance=0.2, reward_accuracy=accuracy)
+    checks.check_post_training_claims("b", "chance", "wrong function", **measured)
+    assert "agree with what you measured" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match="shaped a model someone else pre-trained"):
+        checks.check_post_training_claims("a", "chance", "wrong function", **measured)
+    with pytest.raises(AssertionError, match="overlap of 0.22"):
+        checks.check_post_training_claims("b", "right", "wrong function", **measured)
+    # Where the overlap really is nearer 1, "right" is the answer.
+    checks.check_post_training_claims("b", "right", "wrong function", **{**measured, "sft_overlap": 0.9})
+    with pytest.raises(AssertionError, match="one of"):
+        checks.check_post_training_claims("b", "close", "wrong function", **measured)
+    with pytest.raises(AssertionError, match="wrong function 50%"):
+        checks.check_post_training_claims("b", "chance", "cut off", **measured)
+    # A tie at the lowest accuracy: either flaw is right.
+    tied = {**accuracy, "cut off": 0.5}
+    for flaw in ("wrong function", "cut off"):
+        checks.check_post_training_claims("b", "chance", flaw, **{**measured, "reward_accuracy": tied})

@@ -537,3 +537,40 @@ def check_dpo_loss_hidden(fn) -> None:
     for beta in (-1.0, 0.0):
         refuses(fn, f"dpo_loss with beta = {beta}", _DPO_REFUSE, pc, pr, rc, rr, beta)
     print("✅ dpo_loss passes the hidden tests too.")
+
+
+# --- evaluate the claim ------------------------------------------------------------------------
+CLAIM_JOBS = {"a": "built the knowledge (pre-training)", "b": "shaped the behaviour of a model someone else pre-trained"}
+CLOSER_TO = ("chance", "right")
+
+
+def check_post_training_claims(claim_job, sft_overlap_closer_to, hardest_flaw, *, sft_overlap: float,
+                               chance: float, reward_accuracy: dict[str, float]) -> None:
+    """The three answers of notebook D's "evaluate the claim", against what this notebook measured.
+
+    claim_job: "a" or "b" (a fine-tune of an open base model shapes behaviour; it does not build knowledge).
+    sft_overlap_closer_to: "chance" or "right": is the SFT model's word overlap with the right answers
+    (sft_overlap) nearer the chance level (chance) or a perfect 1?
+    hardest_flaw: the flaw the reward model caught least often on held-out pairs (reward_accuracy).
+    """
+    from course_lib.data.instructions import FLAWS
+
+    if claim_job != "b":
+        fail("1. What did the startup do?", '"b": they shaped a model someone else pre-trained',
+             repr(claim_job), "fine-tuning and preference tuning change how a model answers; what it can know was "
+             "set by the pre-training of the open base model they started from")
+    if sft_overlap_closer_to not in CLOSER_TO:
+        fail("2. Set sft_overlap_closer_to", f"one of {CLOSER_TO}", repr(sft_overlap_closer_to))
+    measured = "chance" if abs(sft_overlap - chance) < abs(1 - sft_overlap) else "right"
+    if sft_overlap_closer_to != measured:
+        fail("2. Where did your SFT model's answers land?", repr(measured), repr(sft_overlap_closer_to),
+             f"you measured a word overlap of {sft_overlap:.2f} with the right answers; answers about some "
+             f"other function score {chance:.2f}, a perfect answer 1")
+    if hardest_flaw not in FLAWS:
+        fail("3. Set hardest_flaw", f"one of {FLAWS}", repr(hardest_flaw))
+    lowest = min(reward_accuracy[f] for f in FLAWS)
+    if reward_accuracy[hardest_flaw] > lowest:
+        fail("3. Which flaw did your reward model catch least often?",
+             " or ".join(repr(f) for f in FLAWS if reward_accuracy[f] == lowest), repr(hardest_flaw),
+             "read the held-out accuracy per flaw: " + ", ".join(f"{f} {reward_accuracy[f]:.0%}" for f in FLAWS))
+    print("✅ All three answers agree with what you measured.")

@@ -39,7 +39,7 @@ def _topics_text() -> str:
     return "\n\n".join(topics[key] for key in sorted(topics))
 
 
-def _documented(module):
+def documented(module):
     """The module, then its public classes and functions in name order, each class followed by its
     public methods and properties. Only what the module defines itself, not what it imports."""
     yield module
@@ -65,7 +65,7 @@ def docstrings() -> tuple[str, ...]:
     with warnings.catch_warnings():  # some modules warn about deprecated names on import or getattr
         warnings.simplefilter("ignore")
         for module_name in DOCSTRING_MODULES:
-            for obj in _documented(importlib.import_module(module_name)):
+            for obj in documented(importlib.import_module(module_name)):
                 doc = inspect.getdoc(obj)  # None under python -OO: the corpus is then just the topics
                 if doc:
                     docs[doc] = None

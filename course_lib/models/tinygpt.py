@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from tokenizers import Tokenizer
 
 from course_lib.models.llama import init_weights, pick_token
 
@@ -114,16 +115,21 @@ class TinyGPT(nn.Module):
             total -= self.embed.weight.numel() + self.position.weight.numel()
         return total
 
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        """Logits (batch, time, vocab) for the token after each position of `ids` (batch, time)."""
+    def features(self, ids: torch.Tensor) -> torch.Tensor:
+        """The final, normalised residual stream (batch, time, dim): what the unembedding reads, and
+        what a reward model's scalar head reads instead (notebook D)."""
         time = ids.shape[1]
         if time > self.cfg.context:
             raise ValueError(f"sequence of {time} tokens exceeds the context of {self.cfg.context}")
         x = self.embed(ids) + self.position(torch.arange(time, device=ids.device))
         for block in self.blocks:
             x = block(x)
+        return self.norm(x)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        """Logits (batch, time, vocab) for the token after each position of `ids` (batch, time)."""
         # Tied unembedding: the logit of a token is <final vector, that token's embedding>.
-        return self.norm(x) @ self.embed.weight.T
+        return self.features(ids) @ self.embed.weight.T
 
     @torch.no_grad()
     def generate(self, prompt_ids: list[int], max_new_tokens: int, temperature: float = 1.0,
@@ -150,12 +156,21 @@ class TinyGPT(nn.Module):
         self.train(was_training)
         return new
 
-    def save(self, path: str | Path) -> None:
-        """Config and weights in one file (written to a temporary name, then renamed)."""
+    def save(self, path: str | Path, tokenizer: Tokenizer | None = None, half: bool = False) -> None:
+        """Config and weights in one file (written to a temporary name, then renamed).
+
+        tokenizer: stored with the weights, so that the file works on its own (the corpus's
+        tokenizer depends on the Python version that built it). half: weights in float16, half
+        the size (the course's shipped checkpoint); they load back as float32.
+        """
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
-        torch.save({"config": asdict(self.cfg), "weights": self.state_dict()}, tmp)
+        weights = {k: v.half() if half and v.is_floating_point() else v for k, v in self.state_dict().items()}
+        saved = {"config": asdict(self.cfg), "weights": weights}
+        if tokenizer is not None:
+            saved["tokenizer"] = tokenizer.to_str()
+        torch.save(saved, tmp)
         tmp.replace(path)
 
     @classmethod
@@ -166,7 +181,13 @@ class TinyGPT(nn.Module):
         try:
             saved = torch.load(path, map_location=device, weights_only=True)
             model = cls(TinyGPTConfig(**saved["config"]))
-            model.load_state_dict(saved["weights"])
+            model.load_state_dict(saved["weights"])  # float16 weights are cast to the model's float32
         except Exception as error:
             raise ValueError(f"{path} is not a TinyGPT checkpoint this version can read ({error})") from error
         return model.to(device)
+
+    @staticmethod
+    def load_tokenizer(path: str | Path) -> Tokenizer | None:
+        """The tokenizer saved with a checkpoint, or None if it was saved without one."""
+        saved = torch.load(Path(path), map_location="cpu", weights_only=True)
+        return Tokenizer.from_str(saved["tokenizer"]) if "tokenizer" in saved else None
