@@ -86,8 +86,8 @@ def _job(job: dict) -> dict:
     return {**job["label"], **train(corpus, **{k: job[k] for k in keys})}
 
 
-def run_jobs(jobs: list[dict], workers: int, description: str, show) -> list[dict]:
-    """Every job's result, in the jobs' order, printing each as it finishes."""
+def run_jobs(jobs: list[dict], workers: int, description: str, show, job_fn=_job) -> list[dict]:
+    """Every job_fn(job), in the jobs' order, printing each as it finishes; `workers` processes at once."""
     results = [None] * len(jobs)
     bar = tqdm(total=len(jobs), desc=description)
 
@@ -98,10 +98,10 @@ def run_jobs(jobs: list[dict], workers: int, description: str, show) -> list[dic
 
     if workers == 1:
         for i, job in enumerate(jobs):
-            record(i, _job(job))
+            record(i, job_fn(job))
     else:
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {pool.submit(_job, job): i for i, job in enumerate(jobs)}
+            futures = {pool.submit(job_fn, job): i for i, job in enumerate(jobs)}
             for future in as_completed(futures):
                 record(futures[future], future.result())
     bar.close()

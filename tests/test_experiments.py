@@ -58,3 +58,22 @@ def test_load_sweep_reports_what_it_loads(capsys, monkeypatch, tmp_path):
     monkeypatch.setattr(experiments, "RESULTS", tmp_path)
     assert experiments.load_sweep("mixture") is None
     assert "No stored result" in capsys.readouterr().out
+
+
+def test_the_kl_sweep_runs_at_a_toy_size(tmp_path):
+    import rl
+
+    rl.main(["kl", "--kl", "0", "1", "--seeds", "0", "--steps", "2", "--device", "cpu", "--workers", "1",
+             "--out-dir", str(tmp_path)])
+    record = json.loads((tmp_path / "rl_kl.json").read_text())
+    assert record["command"] == "python experiments/rl.py kl --kl 0 1 --seeds 0 --steps 2 --device cpu --workers 1 " \
+                                f"--out-dir {tmp_path}"
+    assert {(r["reward"], r["kl"]) for r in record["runs"]} == {(w, k) for w in ("correct", "gameable") for k in (0, 1)}
+    assert all(r["start_accuracy"] >= 0.4 for r in record["runs"])  # the half-right start model
+
+
+def test_the_committed_kl_sweep_says_how_it_was_made():
+    record = json.loads((RESULTS / "rl_kl.json").read_text())
+    assert record["command"].startswith("python experiments/rl.py kl")
+    assert len(record["runs"]) == 2 * len(record["kl_weights"]) * len(record["seeds"])
+    assert len(record["seeds"]) >= 3

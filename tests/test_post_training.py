@@ -115,12 +115,12 @@ def test_batched_generation_equals_one_prompt_at_a_time(tokenizer):
     model = small_model(tokenizer, seed=3).eval()
     eos = tokenizer.token_to_id(EOT)
     prompts = [tokenizer.encode(chat_prompt(q)).ids for q in ("What does json.dumps do?", "Hi?", "Explain pathlib.Path.mkdir.")]
-    batched = pt.generate_batch(model, prompts, 12, eos)
+    batched = model.generate_batch(prompts, 12, eos)
     for prompt, (new, ended) in zip(prompts, batched):
         single = model.generate(prompt, 12, temperature=0, eos_id=eos)
         assert new == single and ended == (single[-1] == eos)
     with pytest.raises(ValueError, match="positions"):
-        pt.generate_batch(model, prompts, 200, eos)
+        model.generate_batch(prompts, 200, eos)
 
 
 def test_format_and_overlap_measures():

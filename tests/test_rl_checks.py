@@ -426,3 +426,24 @@ def test_a_wrong_answer_names_one_mistake_only(check, learner, bug):
     with pytest.raises(AssertionError) as failure:
         check(functools.partial(learner, bug=bug))
     assert "\n   or:" not in str(failure.value)
+
+
+# ---- evaluate the claim ------------------------------------------------------------------------
+def test_the_rl_claims_are_checked_against_the_measurements(capsys):
+    from course_lib.checks import check_rl_claims
+
+    measured = dict(grpo_gain=0.2, control_gain=-0.4, hack_length=(2.5, 4.0), hack_accuracy=(0.5, 0.0),
+                    sweep_accuracy={0.0: 0.0, 0.1: 0.6, 0.3: 0.7, 1.0: 0.7})
+    check_rl_claims(True, "longer and less accurate", 0.3, **measured)
+    check_rl_claims(True, "longer and less accurate", 1.0, **measured)  # a tie: either is right
+    assert "agree with what you measured" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match="shuffled"):
+        check_rl_claims(False, "longer and less accurate", 0.3, **measured)
+    with pytest.raises(AssertionError, match="True or False"):
+        check_rl_claims("yes", "longer and less accurate", 0.3, **measured)
+    with pytest.raises(AssertionError, match="length went 2.50 -> 4.00"):
+        check_rl_claims(True, "shorter and less accurate", 0.3, **measured)
+    with pytest.raises(AssertionError, match="one of"):
+        check_rl_claims(True, "worse", 0.3, **measured)
+    with pytest.raises(AssertionError, match="0.3 or 1.0"):
+        check_rl_claims(True, "longer and less accurate", 0.0, **measured)

@@ -56,6 +56,7 @@ from course_lib.checks.rl import (
     check_kl_penalty,
     check_ppo_clip_loss,
     check_ppo_clip_loss_hidden,
+    check_rl_claims,
 )
 from course_lib.checks.onramp import (
     check_generate,
@@ -72,6 +73,7 @@ __all__ = [
     "check_kl_penalty",
     "check_ppo_clip_loss",
     "check_ppo_clip_loss_hidden",
+    "check_rl_claims",
     "check_bradley_terry_loss",
     "check_bradley_terry_loss_hidden",
     "check_dpo_loss",

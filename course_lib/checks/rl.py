@@ -527,3 +527,41 @@ def check_kl_penalty(fn) -> None:
     logp, ref_logp = _random_logps(45, 3, 8, spread=0.5)
     _kl(fn, "a batch of shape (3, 8) with logp.requires_grad = True", logp, ref_logp, gradient=True)
     print("✅ kl_penalty passes the tests.")
+
+
+# ---- evaluate the claim ------------------------------------------------------------------------
+HACK_EFFECTS = ("longer and less accurate", "longer and more accurate", "shorter and less accurate",
+                "shorter and more accurate")
+
+
+def check_rl_claims(grpo_beat_control, hack_effect, best_leash, *, grpo_gain: float, control_gain: float,
+                    hack_length: tuple[float, float], hack_accuracy: tuple[float, float],
+                    sweep_accuracy: dict[float, float]) -> None:
+    """The three answers of notebook E's "evaluate the claim", against what the notebook measured.
+
+    grpo_beat_control: True if your GRPO run raised held-out accuracy more than the shuffled-reward
+    control did (grpo_gain against control_gain). hack_effect: one of HACK_EFFECTS, what the
+    gameable reward did to the answers (hack_length and hack_accuracy: before and after). best_leash:
+    the KL weight whose gameable-reward runs ended with the best mean held-out accuracy in the
+    stored sweep (sweep_accuracy: KL weight -> that accuracy).
+    """
+    if not isinstance(grpo_beat_control, bool):
+        fail("1. Set grpo_beat_control", "True or False", repr(grpo_beat_control))
+    if grpo_beat_control != (grpo_gain > control_gain):
+        fail("1. Did your GRPO run beat the shuffled-reward control?", grpo_gain > control_gain, grpo_beat_control,
+             f"you measured a gain of {grpo_gain:+.2f} with the real rewards and {control_gain:+.2f} with shuffled ones")
+    if hack_effect not in HACK_EFFECTS:
+        fail("2. Set hack_effect", f"one of {HACK_EFFECTS}", repr(hack_effect))
+    measured = (f"{'longer' if hack_length[1] > hack_length[0] else 'shorter'} and "
+                f"{'more' if hack_accuracy[1] > hack_accuracy[0] else 'less'} accurate")
+    if hack_effect != measured:
+        fail("2. What did the gameable reward do?", repr(measured), repr(hack_effect),
+             f"answer length went {hack_length[0]:.2f} -> {hack_length[1]:.2f}, held-out accuracy "
+             f"{hack_accuracy[0]:.2f} -> {hack_accuracy[1]:.2f}")
+    best = max(sweep_accuracy.values())
+    winners = [kl for kl, accuracy in sweep_accuracy.items() if accuracy == best]
+    if best_leash not in winners:
+        fail("3. Which KL weight kept the gameable-reward runs most accurate?", " or ".join(map(repr, winners)),
+             repr(best_leash), "the stored sweep's mean held-out accuracy per KL weight: "
+             + ", ".join(f"{kl:g}: {a:.2f}" for kl, a in sweep_accuracy.items()))
+    print("✅ All three answers agree with what you measured.")

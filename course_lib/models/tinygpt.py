@@ -156,6 +156,48 @@ class TinyGPT(nn.Module):
         self.train(was_training)
         return new
 
+    @torch.no_grad()
+    def generate_batch(self, prompts: list[list[int]], max_new_tokens: int, eos_id: int, temperature: float = 0.0,
+                       generator: torch.Generator | None = None) -> list[tuple[list[int], bool]]:
+        """Continuations of many prompts at once: (new ids, whether eos_id ended it) for each.
+
+        The rows are padded on the right. A causal model's position t never sees what comes after
+        it, so the padding changes nothing: each row's next token is read at its own last position.
+        Greedy at temperature 0, else sampled (with `generator`, for repeatable draws).
+        """
+        if temperature < 0:
+            raise ValueError(f"temperature must be >= 0 (0 means greedy), got {temperature}")
+        longest = max(len(p) for p in prompts) + max_new_tokens
+        if longest > self.cfg.context:
+            raise ValueError(f"a prompt plus {max_new_tokens} new tokens needs {longest} positions; "
+                             f"the model has {self.cfg.context}")
+        was_training = self.training
+        self.eval()
+        rows = [list(p) for p in prompts]
+        new: list[list[int]] = [[] for _ in prompts]
+        done = [False] * len(prompts)
+        for _ in range(max_new_tokens):
+            active = [i for i, d in enumerate(done) if not d]
+            if not active:
+                break
+            batch = torch.full((len(active), max(len(rows[i]) for i in active)), eos_id, dtype=torch.long)
+            for r, i in enumerate(active):
+                batch[r, :len(rows[i])] = torch.tensor(rows[i])
+            logits = self(batch.to(self.device))
+            last = torch.tensor([len(rows[i]) - 1 for i in active], device=logits.device)
+            logits = logits[torch.arange(len(active), device=logits.device), last].float()
+            if temperature == 0:
+                picked = logits.argmax(-1).tolist()
+            else:
+                probs = (logits / temperature).softmax(-1).cpu()
+                picked = torch.multinomial(probs, 1, generator=generator)[:, 0].tolist()
+            for i, token in zip(active, picked):
+                rows[i].append(token)
+                new[i].append(token)
+                done[i] = token == eos_id
+        self.train(was_training)
+        return list(zip(new, done))
+
     def save(self, path: str | Path, tokenizer: Tokenizer | None = None, half: bool = False) -> None:
         """Config and weights in one file (written to a temporary name, then renamed).
 

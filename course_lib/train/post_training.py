@@ -267,42 +267,6 @@ def supervised_finetune(model: TinyGPT, train: Conversations, *, steps: int, hel
 
 
 # --- answering questions ------------------------------------------------------------------------
-@torch.no_grad()
-def generate_batch(model: TinyGPT, prompts: Sequence[list[int]], max_new_tokens: int,
-                   eos_id: int) -> list[tuple[list[int], bool]]:
-    """Greedy continuations of many prompts at once: (new ids, whether eos_id ended it) each.
-
-    The rows are padded on the right. A causal model's position t never sees what comes after
-    it, so the padding changes nothing: each row's next token is read at its own last position.
-    """
-    longest = max(len(p) for p in prompts) + max_new_tokens
-    if longest > model.cfg.context:
-        raise ValueError(f"a prompt plus {max_new_tokens} new tokens needs {longest} positions; "
-                         f"the model has {model.cfg.context}")
-    was_training = model.training
-    model.eval()
-    rows = [list(p) for p in prompts]
-    new: list[list[int]] = [[] for _ in prompts]
-    done = [False] * len(prompts)
-    for _ in range(max_new_tokens):
-        active = [i for i, d in enumerate(done) if not d]
-        if not active:
-            break
-        width = max(len(rows[i]) for i in active)
-        batch = torch.full((len(active), width), eos_id, dtype=torch.long)
-        for r, i in enumerate(active):
-            batch[r, :len(rows[i])] = torch.tensor(rows[i])
-        logits = model(batch.to(model.device))
-        last = torch.tensor([len(rows[i]) - 1 for i in active], device=logits.device)
-        picked = logits[torch.arange(len(active), device=logits.device), last].argmax(-1).tolist()
-        for i, token in zip(active, picked):
-            rows[i].append(token)
-            new[i].append(token)
-            done[i] = token == eos_id
-    model.train(was_training)
-    return [(ids, ended) for ids, ended in zip(new, done)]
-
-
 def follows_format(reply: str, ended: bool) -> bool:
     """An assistant's answer in TinyGPT's chat format: it ends (with end-of-text) within the token
     budget, says something, stays on one line, and does not start a new turn of the conversation."""
@@ -340,7 +304,7 @@ def answer_all(model: TinyGPT, tokenizer: Tokenizer, examples: Sequence[Example]
                max_new_tokens: int = 40) -> list[Answer]:
     """The model's greedy answer to every example's question (its prompt), beside the right answer."""
     eos = tokenizer.token_to_id(EOT)
-    outputs = generate_batch(model, [tokenizer.encode(e.prompt).ids for e in examples], max_new_tokens, eos)
+    outputs = model.generate_batch([tokenizer.encode(e.prompt).ids for e in examples], max_new_tokens, eos)
     answers = []
     for e, (ids, ended) in zip(examples, outputs):
         reply = tokenizer.decode(ids[:-1] if ended else ids, skip_special_tokens=False)

@@ -1,0 +1,89 @@
+"""LeashDial (notebook E9): turn the KL weight and read what the stored sweep measured at that setting.
+
+For each reward (the honest one and the gameable one) the bars show, at the chosen KL weight, the
+mean over the sweep's seeds of: held-out accuracy, mean reward, KL to the reference, the answers'
+length and the loss on the right answers ("coherence": lower is better), with the spread across
+seeds as error bars (the lowest and the highest seed).
+"""
+from __future__ import annotations
+
+import ipywidgets as widgets
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+MEASURES = (("accuracy", "held-out accuracy"), ("mean_reward", "reward"), ("kl_to_reference", "KL to reference"),
+            ("answer_length", "answer length"), ("answer_loss", "loss on right answers"))
+REWARDS = (("correct", "honest reward", "#2f6fde"), ("gameable", "gameable reward", "#d9822b"))
+
+
+def sweep_summary(sweep: dict) -> dict:
+    """(reward, KL weight) -> {measure: (mean, lowest, highest) over the seeds}."""
+    summary = {}
+    for reward, _, _ in REWARDS:
+        for kl in sweep["kl_weights"]:
+            runs = [r for r in sweep["runs"] if r["reward"] == reward and r["kl"] == kl]
+            if runs:
+                summary[reward, kl] = {key: (sum(r[key] for r in runs) / len(runs), min(r[key] for r in runs),
+                                             max(r[key] for r in runs)) for key, _ in MEASURES}
+    if not summary:
+        raise ValueError("the sweep holds no runs")
+    return summary
+
+
+class LeashDial(widgets.VBox):
+    def __init__(self, sweep: dict, value: float | None = None):
+        self.summary = sweep_summary(sweep)
+        self.kl_weights = sorted({kl for _, kl in self.summary})
+        self.start = {"accuracy": sweep["runs"][0]["start_accuracy"], "answer_loss": sweep["runs"][0]["start_answer_loss"]}
+        if value is not None and value not in self.kl_weights:
+            raise ValueError(f"the sweep has KL weights {self.kl_weights}, not {value!r}")
+        self.dial = widgets.SelectionSlider(options=[(f"{kl:g}", kl) for kl in self.kl_weights],
+                                            value=self.kl_weights[0] if value is None else value,
+                                            description="KL weight", continuous_update=True,
+                                            layout={"width": "420px"})
+        base = make_subplots(rows=1, cols=len(MEASURES), subplot_titles=[title for _, title in MEASURES])
+        for reward, name, color in REWARDS:
+            for col, (key, _) in enumerate(MEASURES, start=1):
+                base.add_trace(go.Bar(x=[name], y=[0], name=name, marker_color=color, showlegend=col == 1,
+                                      error_y={"type": "data", "symmetric": False, "array": [0], "arrayminus": [0]}),
+                               row=1, col=col)
+        base.update_layout(height=340, margin={"t": 60, "b": 30}, bargap=0.3,
+                           title=f"Stored sweep: {len(sweep['seeds'])} seeds per setting, {sweep['steps']} GRPO steps each")
+        base.update_xaxes(showticklabels=False)
+        self._fill(base, self.dial.value)  # the figure starts with its data: a FigureWidget in a box keeps it
+        self.figure = go.FigureWidget(base)
+        self.caption = widgets.HTML()
+        self.dial.observe(lambda change: self.show(change["new"]), names="value")
+        super().__init__([self.dial, self.caption, self.figure])
+        self.show(self.dial.value)
+
+    def _fill(self, figure, kl: float) -> None:
+        traces = iter(figure.data)
+        for reward, _, _ in REWARDS:
+            for key, _ in MEASURES:
+                trace = next(traces)
+                mean, low, high = self.summary.get((reward, kl), {}).get(key, (0.0, 0.0, 0.0))
+                trace.y = [mean]
+                trace.error_y.array, trace.error_y.arrayminus = [high - mean], [mean - low]
+
+    def show(self, kl: float) -> None:
+        """Set the dial to one of the sweep's KL weights and redraw."""
+        if kl not in self.kl_weights:
+            raise ValueError(f"the sweep has KL weights {self.kl_weights}, not {kl!r}")
+        if self.dial.value != kl:
+            self.dial.value = kl  # the observer calls show again
+            return
+        with self.figure.batch_update():
+            self._fill(self.figure, kl)
+        parts = []
+        for reward, name, _ in REWARDS:
+            if (reward, kl) in self.summary:
+                s = self.summary[reward, kl]
+                parts.append(f"<b>{name}</b>: accuracy {self.start['accuracy']:.2f} → {s['accuracy'][0]:.2f}, "
+                             f"loss on right answers {self.start['answer_loss']:.2f} → {s['answer_loss'][0]:.2f}, "
+                             f"KL {s['kl_to_reference'][0]:.3f}")
+        self.caption.value = f"KL weight {kl:g}: " + "; ".join(parts)
+
+    def values(self, reward: str, kl: float) -> dict[str, float]:
+        """The mean of each measure over the seeds at one setting."""
+        return {key: v[0] for key, v in self.summary[reward, kl].items()}

@@ -1,0 +1,110 @@
+"""Notebook E's sweep of the KL leash: GRPO runs at several KL weights, both rewards, several seeds.
+
+    python experiments/rl.py kl                  # 4 KL weights x 2 rewards x 3 seeds, 300 steps each
+    python experiments/rl.py kl --kl 0 0.5 --seeds 0 1 --steps 200
+
+Every run starts from the same model: TinyGPT pre-trained on two-digit addition until it answers
+half the held-out problems (course_lib.train.grpo.pretrain_arithmetic, seed 0), the starting point
+of notebook E. Each run then trains with GRPO (course_lib.train.grpo, the course's reference
+functions) at one KL weight, with the honest reward (exact answer) or the gameable one (which also
+pays for length), and records the final held-out greedy accuracy, the mean reward and KL to the
+reference over the last 20 steps, the answers' length, and the loss on the right answers of
+held-out problems ("coherence": does the model still know how to write them?).
+
+Writes experiments/results/rl_kl.json (or --out-dir), which the notebook loads and says is cached.
+The defaults were sized for a 2-core CPU; on a GPU the same runs take about as long (the model is
+tiny: the time goes to Python, not to arithmetic).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from course_lib.data import arithmetic  # noqa: E402
+from course_lib.device import get_device  # noqa: E402
+from course_lib.measure import device_name  # noqa: E402
+from course_lib.train import grpo  # noqa: E402
+from experiments.pretraining import run_jobs  # noqa: E402
+
+RESULTS = REPO / "experiments" / "results"
+HELD_OUT = 400  # held-out problems measured at the end of each run
+LAST = 20  # steps averaged for the final reward and KL
+
+
+def start_model(device) -> dict:
+    """The weights every run starts from: the half-right arithmetic model of notebook E."""
+    model = grpo.arithmetic_model(seed=0)
+    grpo.pretrain_arithmetic(model, 3000, target_accuracy=0.5, seed=0, progress=False)
+    return {k: v.to(device) for k, v in model.state_dict().items()}
+
+
+def _run(job: dict) -> dict:
+    """One GRPO run in a worker process (one thread: the model is too small for threads to help)."""
+    if job["device"].type == "cpu":
+        torch.set_num_threads(1)
+    policy = grpo.arithmetic_model(seed=0).to(job["device"])
+    policy.load_state_dict(job["start"])
+    held_out = arithmetic.sample_problems(HELD_OUT, "held_out", seed=1)
+    cfg = grpo.GRPOConfig(lr=job["lr"], kl_coef=job["kl"], reward=job["reward"])
+    trainer = grpo.GRPOTrainer(policy, cfg, seed=job["seed"])
+    start_accuracy = grpo.accuracy(policy, held_out)
+    started = time.perf_counter()
+    log = trainer.run(job["steps"], held_out=held_out, eval_every=job["steps"], live=False, progress=False)
+    last = lambda name: sum(log.per_step[name][-LAST:]) / len(log.per_step[name][-LAST:])  # noqa: E731
+    return {"kl": job["kl"], "reward": job["reward"], "seed": job["seed"], "steps": job["steps"],
+            "start_accuracy": round(start_accuracy, 4),
+            "accuracy": round(log.last("held-out accuracy"), 4),
+            "answer_loss": round(log.last("held-out answer loss"), 4),
+            "start_answer_loss": round(log.evals["held-out answer loss"][0], 4),
+            "mean_reward": round(last("reward"), 4), "kl_to_reference": round(last("KL to reference"), 4),
+            "answer_length": round(last("answer length"), 3), "seconds": round(time.perf_counter() - started, 1)}
+
+
+def kl_sweep(args, device) -> dict:
+    start = start_model(device)
+    jobs = [{"kl": kl, "reward": reward, "seed": seed, "steps": args.steps, "lr": args.lr, "device": device,
+             "start": start} for reward in ("correct", "gameable") for kl in args.kl for seed in args.seeds]
+    runs = run_jobs(jobs, args.workers, "GRPO runs", lambda r: (
+        f"{r['reward']:<9} KL weight {r['kl']:<5} seed {r['seed']}: accuracy {r['start_accuracy']:.2f} -> "
+        f"{r['accuracy']:.2f}, KL {r['kl_to_reference']:.3f}, length {r['answer_length']:.2f} ({r['seconds']:.0f} s)"),
+        job_fn=_run)
+    return {"kl_weights": args.kl, "seeds": args.seeds, "steps": args.steps, "lr": args.lr, "runs": runs}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("experiment", choices=["kl"])
+    parser.add_argument("--device", help="cpu, mps, cuda or cuda:N (default: the course's choice)")
+    parser.add_argument("--kl", type=float, nargs="+", default=[0.0, 0.1, 0.3, 1.0], help="KL weights")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--lr", type=float, default=3e-4)
+    parser.add_argument("--workers", type=int, help="runs at once (default: 2 on a CPU, 1 on a GPU)")
+    parser.add_argument("--out-dir", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    if any(k < 0 for k in args.kl) or args.steps < 1 or args.lr <= 0:
+        parser.error("KL weights must be >= 0, --steps >= 1 and --lr > 0")
+    device = torch.device(args.device) if args.device else get_device()
+    args.workers = args.workers or (2 if device.type == "cpu" else 1)
+    started = time.perf_counter()
+    result = kl_sweep(args, device)
+    record = {"experiment": args.experiment,
+              "command": "python experiments/rl.py " + " ".join(sys.argv[1:] if argv is None else argv),
+              "seed": 0, "device": device_name(device), "torch": torch.__version__, "date": time.strftime("%Y-%m-%d"),
+              **result, "total_seconds": round(time.perf_counter() - started, 1)}
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    path = args.out_dir / f"rl_{args.experiment}.json"
+    path.write_text(json.dumps(record, indent=1) + "\n")
+    print(f"wrote {path} ({record['total_seconds']:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
