@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import os
 import resource
 import sys
 import time
@@ -62,8 +61,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=50)
     args = parser.parse_args()
     device = torch.device(args.device) if args.device else get_device()
-    print(f"device: {measure.device_name(device)}; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(measure.machine_summary(device))
     start = grpo.arithmetic_model(seed=0).to(device)
     curve = grpo.pretrain_arithmetic(start, 3000, target_accuracy=0.5, seed=0, progress=False)
     print(f"start model: {sum(p.numel() for p in start.parameters()):,} parameters, pre-trained for {curve[-1][0]} steps "

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import os
 import sys
 import time
 from pathlib import Path
@@ -47,8 +46,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40)
     args = parser.parse_args()
     device = torch.device(args.device) if args.device else get_device()
-    print(f"device: {measure.device_name(device)}; load average {os.getloadavg()[0]:.2f} "
-          f"on {os.cpu_count()} cores; torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(measure.machine_summary(device))
     base, tokenizer, source = pt.load_base_model(device, prefer_learners=False)
     print("model:", source)
     context = base.cfg.context

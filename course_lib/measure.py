@@ -43,6 +43,14 @@ def _as_device(device) -> torch.device:
 # ---- naming the machine -------------------------------------------------------------------
 
 
+def machine_summary(device) -> str:
+    """One line for a benchmark's header: what runs it, how busy the machine is, torch and its threads
+    (busy cores slow PyTorch several-fold, so a figure without the load is hard to read)."""
+    load = f"load average {os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else "load average unknown"
+    return (f"device: {device_name(device)}; {load} on {os.cpu_count()} cores; torch {torch.__version__}, "
+            f"{torch.get_num_threads()} threads")
+
+
 def device_name(device) -> str:
     """What ran the measurement, for the title of every plot: "NVIDIA H200 (cuda)",
     "AMD EPYC 7R13 Processor (cpu, 8 cores)", "Apple M2 Pro (mps)"."""
