@@ -42,6 +42,15 @@ class TinyGPTConfig:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 
 
+def pad_right(rows: list[list[int]], pad_id: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Token-id rows of different lengths as one (len(rows), longest) tensor, padded on the right.
+    For a causal model the padding after a row changes nothing at the row's own positions."""
+    batch = torch.full((len(rows), max(map(len, rows))), pad_id, dtype=torch.long)
+    for i, row in enumerate(rows):
+        batch[i, :len(row)] = torch.tensor(row, dtype=torch.long)
+    return batch.to(device)
+
+
 class CausalSelfAttention(nn.Module):
     def __init__(self, cfg: TinyGPTConfig):
         super().__init__()
@@ -180,10 +189,7 @@ class TinyGPT(nn.Module):
             active = [i for i, d in enumerate(done) if not d]
             if not active:
                 break
-            batch = torch.full((len(active), max(len(rows[i]) for i in active)), eos_id, dtype=torch.long)
-            for r, i in enumerate(active):
-                batch[r, :len(rows[i])] = torch.tensor(rows[i])
-            logits = self(batch.to(self.device))
+            logits = self(pad_right([rows[i] for i in active], eos_id, self.device))
             last = torch.tensor([len(rows[i]) - 1 for i in active], device=logits.device)
             logits = logits[torch.arange(len(active), device=logits.device), last].float()
             if temperature == 0:

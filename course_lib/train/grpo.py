@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from course_lib.data import arithmetic
 from course_lib.data.arithmetic import END_ID, Problem
-from course_lib.models.tinygpt import TinyGPT, TinyGPTConfig
+from course_lib.models.tinygpt import TinyGPT, TinyGPTConfig, pad_right
 from course_lib.reference.rl import grpo_advantages, kl_penalty, ppo_clip_loss
 from course_lib.train.live import LiveLines
 from course_lib.train.post_training import RunLog, train_steps
@@ -44,17 +44,20 @@ def arithmetic_model(seed: int = 0, cfg: TinyGPTConfig = ARITHMETIC_MODEL) -> Ti
     return TinyGPT(cfg)
 
 
-def _examples(problems: Sequence[Problem]) -> tuple[torch.Tensor, torch.Tensor]:
-    """(sequences, answer mask) for supervised training: "a+b=c$" padded with the end token; the
-    mask is True where the next token belongs to the answer (its digits and the end token)."""
-    rows = [arithmetic.encode(p.prompt + p.answer + arithmetic.END) for p in problems]
-    width = max(map(len, rows))
-    sequences = torch.full((len(rows), width), END_ID, dtype=torch.long)
-    mask = torch.zeros((len(rows), width - 1), dtype=torch.bool)
-    for i, (row, p) in enumerate(zip(rows, problems)):
-        sequences[i, :len(row)] = torch.tensor(row)
-        mask[i, len(p.prompt) - 1:len(row) - 1] = True
+def _with_mask(rows: list[list[int]], prompt_lengths: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(sequences, mask): the rows padded with the end token, and True at each position t whose next
+    token, sequences[:, t + 1], comes after the prompt (the answer's digits and its end token)."""
+    sequences = pad_right(rows, END_ID)
+    mask = torch.zeros((len(rows), sequences.shape[1] - 1), dtype=torch.bool)
+    for i, (row, prompt_length) in enumerate(zip(rows, prompt_lengths)):
+        mask[i, prompt_length - 1:len(row) - 1] = True
     return sequences, mask
+
+
+def _examples(problems: Sequence[Problem]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(sequences, answer mask) for supervised training on "a+b=c$"."""
+    return _with_mask([arithmetic.encode(p.prompt + p.answer + arithmetic.END) for p in problems],
+                      [len(p.prompt) for p in problems])
 
 
 def answer_loss(model: TinyGPT, problems: Sequence[Problem]) -> torch.Tensor:
@@ -134,12 +137,7 @@ def sample_rollouts(policy: TinyGPT, reference: TinyGPT, problems: Sequence[Prob
     grouped = [p for p in problems for _ in range(group_size)]
     prompts = [arithmetic.encode(p.prompt) for p in grouped]
     outputs = policy.generate_batch(prompts, MAX_ANSWER, END_ID, temperature=temperature, generator=generator)
-    rows = [prompt + new for prompt, (new, _) in zip(prompts, outputs)]
-    sequences = torch.full((len(rows), max(map(len, rows))), END_ID, dtype=torch.long)
-    mask = torch.zeros((len(rows), sequences.shape[1] - 1), dtype=torch.bool)
-    for i, (row, prompt) in enumerate(zip(rows, prompts)):
-        sequences[i, :len(row)] = torch.tensor(row)
-        mask[i, len(prompt) - 1:len(row) - 1] = True
+    sequences, mask = _with_mask([prompt + new for prompt, (new, _) in zip(prompts, outputs)], list(map(len, prompts)))
     sequences = sequences.to(policy.device)
     completions = [arithmetic.completion_text(new) for new, _ in outputs]
     return Rollouts(grouped, completions, sequences, mask.to(policy.device),
@@ -158,10 +156,7 @@ class Critic(nn.Module):
         self.head = nn.Linear(policy.cfg.dim, 1)
 
     def forward(self, prompts: list[list[int]]) -> torch.Tensor:
-        width = max(map(len, prompts))
-        ids = torch.full((len(prompts), width), END_ID, dtype=torch.long, device=self.head.weight.device)
-        for i, p in enumerate(prompts):
-            ids[i, :len(p)] = torch.tensor(p)
+        ids = pad_right(prompts, END_ID, self.head.weight.device)
         last = torch.tensor([len(p) - 1 for p in prompts], device=ids.device)
         return self.head(self.body.features(ids)[torch.arange(len(prompts), device=ids.device), last]).squeeze(-1)
 

@@ -36,7 +36,7 @@ from course_lib.data.instructions import FLAWS, USER, ASSISTANT, Example, Prefer
 from course_lib.data.pretraining import EOT
 from course_lib.device import get_device
 from course_lib.models.smollm import cache_dir
-from course_lib.models.tinygpt import TinyGPT
+from course_lib.models.tinygpt import TinyGPT, pad_right
 from course_lib.reference.post_training import bradley_terry_loss, dpo_loss, sequence_logprob, sft_loss
 from course_lib.train.live import LiveLines
 from course_lib.train.pretrain import TrainConfig, learning_rate
@@ -132,10 +132,7 @@ class Conversations:
     def sequences(self, indices, device) -> tuple[torch.Tensor, torch.Tensor]:
         """(ids, lengths): whole conversations padded on the right, at most `context` tokens each."""
         rows = [self.encoded[i][0][:self.context] for i in indices]
-        ids = torch.full((len(rows), max(map(len, rows))), self.pad_id, dtype=torch.long)
-        for b, row in enumerate(rows):
-            ids[b, :len(row)] = torch.tensor(row)
-        return ids.to(device), torch.tensor([len(r) for r in rows], device=device)
+        return pad_right(rows, self.pad_id, device), torch.tensor([len(r) for r in rows], device=device)
 
     def batches(self, batch_size: int, device):
         """Every conversation once, in order, batch by batch (for measuring)."""
