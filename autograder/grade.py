@@ -1,29 +1,41 @@
 #!/usr/bin/env python
-"""Grade a folder of submissions with nbgrader, and say loudly what went wrong.
+"""Grade a class's submissions with nbgrader: in parallel, each notebook in a sandbox, and say
+loudly what went wrong.
 
-    python autograder/grade.py ASSIGNMENT SUBMISSIONS [--out DIR] [--timeout S]
-                               [--answer-timeout S] [--repair-metadata] [--feedback]
+    python autograder/grade.py ASSIGNMENT SUBMISSIONS [--workers N] [--feedback] [--out DIR]
+        [--timeout S] [--answer-timeout S] [--submission-timeout S]
+        [--memory SIZE] [--processes N] [--output-limit SIZE] [--sandbox auto|bwrap|off]
+        [--hide PATH ...]
 
-SUBMISSIONS holds one folder per student, named by the student id, with the notebook inside:
+SUBMISSIONS holds one folder per student, named by the student id, with the notebook inside
+(autograder/collect.py makes it from an LMS download):
 
-    SUBMISSIONS/<student>/<ASSIGNMENT>.ipynb                 (as downloaded from most LMSs), or
+    SUBMISSIONS/<student>/<ASSIGNMENT>.ipynb                 (as collected), or
     SUBMISSIONS/<student>/<ASSIGNMENT>/<ASSIGNMENT>.ipynb    (nbgrader's own layout)
 
-A student folder holding a single notebook under another name ("00_onramp (1).ipynb") is
-accepted and the renaming reported. Results go to DIR (default autograder/reports/):
-<ASSIGNMENT>-grades.csv (one row per student: score, max score, problems) and
-<ASSIGNMENT>-grades.json (the same, with per-cell scores), plus the full nbgrader log.
+How it runs. nbgrader has no parallel mode, and its gradebook is one SQLite file, so each
+submission is one job: `nbgrader autograde --student S` against a private copy of the gradebook,
+with its kernel in the sandbox of sandbox.py (no network, the machine read-only, grading folders
+hidden, memory, processes, file size and output capped). N jobs run at once (--workers, default:
+the number of cores); as each finishes, this process alone copies its grades into the real
+gradebook, so serial and parallel runs record the same grades.
 
-nbgrader behaviours handled here rather than left silent:
-  * a deleted grade cell would silently lose its points: it is found by comparing the cell ids
-    in the submission with the released notebook, scored 0 (in the gradebook too) and reported;
-  * tampered cell metadata makes nbgrader fail with "Inconsistent checksums" and still export
-    0: the changed fields are reported before grading, the failure after it (or, with
-    --repair-metadata, the nbgrader metadata is restored from the release and the notebook graded);
-  * an infinite loop is interrupted after the per-cell timeout; the cell is reported and the
-    remaining cells are still run and graded;
-  * edited test cells (say, replaced by `assert True`) are restored from the source by
-    nbgrader before running; the edit is reported.
+Results go to DIR (default autograder/reports/): <ASSIGNMENT>-grades.csv (one row per student:
+score, max score, status, reason), <ASSIGNMENT>-grades.json (the same, with every graded cell)
+and <ASSIGNMENT>-logs/<student>.log (nbgrader's log of each job).
+
+A student's status is the most serious of what happened (the reason lists all of it):
+  unreadable     the file is not a notebook (empty, malformed JSON): 0
+  no notebook    the folder holds no notebook: 0
+  not graded     nbgrader failed on it: 0, fix by hand and grade again
+  sandbox        the sandbox stopped something: memory, processes, output, a crash, or a
+                 blocked read, write or connection; the cells before it keep their grades
+  timed out      a cell (or the whole notebook) ran past its limit; the other cells are graded
+  tampered       test cells or nbgrader metadata (points, ids, flags) were edited: graded with
+                 the release's own cells and metadata, as if untouched
+  missing cells  cells were deleted, or the notebook is from another release: deleted test
+                 cells are restored from the release and graded, never silently dropped
+  graded         none of the above
 
 Exit status: 0 all graded without problems; 3 graded, with problems (see the report);
 1 bad input or nbgrader failure.
@@ -36,10 +48,13 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,14 +62,33 @@ import nbformat
 
 HERE = Path(__file__).resolve().parent          # autograder/
 ROOT = HERE.parent                              # the course root
+sys.path.insert(0, str(HERE))                   # sandbox.py and feedback.py, when imported
+import sandbox  # noqa: E402
+from collect import STUDENT_ID  # noqa: E402
+
 SUBMITTED = HERE / "submitted"                  # nbgrader's submitted_directory
 AUTOGRADED = HERE / "autograded"
 DB_URL = f"sqlite:///{HERE / 'gradebook.db'}"
 COURSE_ID = "how-llms-actually-work"            # as in nbgrader_config.py
-STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]*$")
 NBGRADER_KEYS = ("grade", "solution", "locked", "points")
 
 EXIT_OK, EXIT_FATAL, EXIT_PROBLEMS = 0, 1, 3
+
+# The status of a student: the most serious status among their problems, in this order.
+STATUSES = ("unreadable", "no notebook", "not graded", "sandbox", "timed out", "tampered",
+            "missing cells", "graded")
+KIND_STATUS = {
+    "unreadable_notebook": "unreadable", "missing_notebook": "no notebook",
+    "grading_failed": "not graded",
+    "memory_limit": "sandbox", "process_limit": "sandbox", "output_limit": "sandbox",
+    "kernel_died": "sandbox", "blocked": "sandbox",
+    "timeout": "timed out", "submission_timeout": "timed out",
+    "metadata_repaired": "tampered", "edited_locked_cell": "tampered", "duplicate_cell": "tampered",
+    "deleted_grade_cell": "missing cells", "deleted_answer_cell": "missing cells",
+    "deleted_locked_cell": "missing cells", "unknown_cell": "missing cells",
+    "other_release": "missing cells",
+    "renamed_notebook": "graded",
+}
 
 
 class GradingError(Exception):
@@ -72,8 +106,21 @@ class Student:
     cells: dict = field(default_factory=dict)
 
     def problem(self, kind: str, message: str, cell: str | None = None) -> None:
-        self.problems.append({"kind": kind, "cell": cell, "message": message})
+        if not any(p["kind"] == kind and p["cell"] == cell for p in self.problems):
+            self.problems.append({"kind": kind, "cell": cell, "message": message})
 
+    @property
+    def status(self) -> str:
+        found = {KIND_STATUS[p["kind"]] for p in self.problems}
+        return next((s for s in STATUSES if s in found), "graded")
+
+
+def size(text: str) -> int:
+    """'2G', '512M', '64k' or a number of bytes."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmMgG]?)i?[bB]?\s*", text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (say 2G, 512M or 64k)")
+    return int(float(m.group(1)) * {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}[m.group(2).lower()])
 
 # --------------------------------------------------------------------------------------------
 # input
@@ -99,11 +146,13 @@ def find_submissions(assignment: str, folder: Path) -> list[Student]:
     for entry in sorted(folder.iterdir()):
         if entry.name.startswith("."):
             continue
+        if entry.name.startswith("collect-report."):  # collect.py's report, beside the students
+            continue
         if not entry.is_dir():
             print(f"warning: ignoring {entry.name}: expected one folder per student, "
                   f"<student>/{assignment}.ipynb", file=sys.stderr)
             continue
-        if not STUDENT_ID.match(entry.name):
+        if not STUDENT_ID.fullmatch(entry.name):
             raise GradingError(f"folder name {entry.name!r} is not usable as a student id "
                                "(letters, digits and _ . @ + - only)")
         st = Student(entry.name)
@@ -136,26 +185,20 @@ def find_submissions(assignment: str, folder: Path) -> list[Student]:
 # --------------------------------------------------------------------------------------------
 # nbgrader
 # --------------------------------------------------------------------------------------------
-def nbgrader(args: list[str], log: Path | None = None, env: dict | None = None,
-             progress: bool = False) -> subprocess.CompletedProcess:
-    """Run an nbgrader command with the course configuration (read from autograder/)."""
-    cmd = [sys.executable, "-m", "nbgrader", *args]
+# nbgrader
+# --------------------------------------------------------------------------------------------
+def nbgrader_env(env: dict | None = None) -> dict:
+    env = dict(env if env is not None else os.environ)
     # nbgrader runs the `alembic` command to create the gradebook: find it beside this Python even
     # when its virtual environment is not activated (as under `make test`).
-    env = dict(env if env is not None else os.environ)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    proc = subprocess.Popen(cmd, cwd=HERE, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    lines = []
-    for line in proc.stdout:
-        lines.append(line)
-        if progress and (m := re.search(r"\] Autograding .*?/submitted/([^/]+)/", line)):
-            print(f"  grading {m.group(1)} ...", flush=True)
-    proc.wait()
-    output = "".join(lines)
-    if log:
-        log.write_text(output, encoding="utf-8")
-    return subprocess.CompletedProcess(cmd, proc.returncode, output, "")
+    return env
+
+
+def nbgrader(args: list[str], env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run an nbgrader command with the course configuration (read from autograder/)."""
+    return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=HERE, text=True,
+                          env=nbgrader_env(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
 def release_notebook(assignment: str, work: Path) -> nbformat.NotebookNode:
@@ -177,15 +220,23 @@ def nbgrader_cells(nb) -> dict[str, list]:
     return cells
 
 
-def precheck(st: Student, release, source, repair: bool) -> nbformat.NotebookNode | None:
-    """Compare the submission with the released notebook; report every difference that matters.
+def precheck(st: Student, release, source) -> nbformat.NotebookNode | None:
+    """Compare the submission with the released notebook and report every difference that matters.
 
-    Returns the submission with its nbgrader metadata restored when `repair` had to change it.
+    Returns the submission with its nbgrader metadata restored from the release when it had been
+    changed (nbgrader would otherwise refuse it with "Inconsistent checksums" and record 0), and
+    taken off cells the release does not have (nbgrader would fail on them); None if unchanged.
     """
     sub = nbformat.read(st.notebook, as_version=4)
     want, have = nbgrader_cells(release), nbgrader_cells(sub)
     full = {k: v[0].source.strip() for k, v in nbgrader_cells(source).items()}  # hidden tests too
     repaired = False
+    missing = [g for g in want if g not in have]
+    unknown = sorted(have.keys() - want.keys())
+    if missing and unknown:
+        st.problem("other_release", f"the notebook's cells do not match this release of the "
+                   f"assignment (cells {', '.join(unknown)} are not in it; {', '.join(missing)} are "
+                   "missing): another release? Graded against this release")
     for grade_id, (ref,) in want.items():
         meta = ref.metadata.nbgrader
         if grade_id not in have:
@@ -193,55 +244,49 @@ def precheck(st: Student, release, source, repair: bool) -> nbformat.NotebookNod
                 st.missing_grade_cells.append(grade_id)
                 points = float(meta.get("points", 0))
                 st.problem("deleted_grade_cell", f"grade cell {grade_id} ({points:g} point"
-                           f"{'' if points == 1 else 's'}) was deleted: scored 0", grade_id)
+                           f"{'' if points == 1 else 's'}) was missing: restored from the release "
+                           "and graded", grade_id)
             elif meta.get("solution"):
-                st.problem("deleted_answer_cell", f"answer cell {grade_id} was deleted", grade_id)
+                st.problem("deleted_answer_cell", f"answer cell {grade_id} was missing", grade_id)
             else:
-                st.problem("deleted_locked_cell", f"locked cell {grade_id} was deleted", grade_id)
+                st.problem("deleted_locked_cell", f"locked cell {grade_id} was missing", grade_id)
             continue
         cells = have[grade_id]
         if len(cells) > 1:
             st.problem("duplicate_cell", f"{len(cells)} cells carry the id {grade_id} "
                        "(a copied cell?); nbgrader keeps the last one", grade_id)
         cell = cells[-1]  # what nbgrader's DeduplicateIds keeps
-        got = cell.metadata.nbgrader
+        got = cell.metadata.get("nbgrader", {})
         changed = [f"{k}: {meta.get(k)!r} -> {got.get(k)!r}" for k in NBGRADER_KEYS
                    if meta.get(k) != got.get(k) and not (k == "points" and not meta.get("grade"))]
         if cell.cell_type != ref.cell_type:
             changed.append(f"cell type: {ref.cell_type} -> {cell.cell_type}")
         if changed:
-            if repair:
-                cell.metadata.nbgrader = dict(meta)  # nbgrader itself restores a cell type
-                repaired = True
-                st.problem("metadata_repaired", f"nbgrader metadata of cell {grade_id} had been "
-                           f"changed ({'; '.join(changed)}); restored from the release", grade_id)
-            else:
-                st.problem("metadata_changed", f"nbgrader metadata of cell {grade_id} was changed "
-                           f"({'; '.join(changed)}); nbgrader may refuse to grade the notebook "
-                           "(rerun with --repair-metadata to restore it)", grade_id)
+            cell.metadata.nbgrader = dict(meta)  # nbgrader itself restores a cell type
+            repaired = True
+            st.problem("metadata_repaired", f"nbgrader metadata of cell {grade_id} had been "
+                       f"changed ({'; '.join(changed)}); graded with the release's", grade_id)
         if meta.get("locked") and cell.source.strip() not in (ref.source.strip(), full.get(grade_id)):
-            st.problem("edited_locked_cell", f"locked cell {grade_id} was edited; nbgrader restores "
-                       "it from the source before running it", grade_id)
-    for grade_id in have.keys() - want.keys():
-        st.problem("unknown_cell", f"cell id {grade_id} is not in the assignment (ignored)", grade_id)
+            st.problem("edited_locked_cell", f"locked cell {grade_id} was edited; it was graded as "
+                       "released (nbgrader restores it from the source)", grade_id)
+    for grade_id in unknown:
+        # nbgrader fails the whole notebook on a graded cell it does not know: run it as plain code.
+        for cell in have[grade_id]:
+            del cell.metadata["nbgrader"]
+        repaired = True
+        if not (missing and unknown):
+            st.problem("unknown_cell", f"cell id {grade_id} is not in the assignment (run as a "
+                       "plain cell, not graded)", grade_id)
     return sub if repaired else None
 
 
-def only(students: list[Student]) -> list[str]:
-    """nbgrader options restricting a command to these students: earlier batches (and unusable
-    submissions) left in autograder/submitted/ are not touched."""
-    graded = {st.student for st in students if st.notebook}
-    others = sorted(p.name for p in SUBMITTED.glob("*") if p.is_dir() and p.name not in graded)
-    return [f"--CourseDirectory.student_id_exclude={','.join(others)}"] if others else []
-
-
-def stage(assignment: str, st: Student, release, source, repair: bool) -> None:
+def stage(assignment: str, st: Student, release, source) -> None:
     """Check a submission against the release and put it where nbgrader looks for it."""
     try:
-        repaired = precheck(st, release, source, repair)
+        repaired = precheck(st, release, source)
     except Exception as exc:  # odd metadata: let nbgrader judge it, but say so
         repaired = None
-        st.problem("precheck_failed", f"could not compare with the release: {exc!r}")
+        st.problem("grading_failed", f"could not compare with the release: {exc!r}")
     dest = SUBMITTED / st.student / assignment / f"{assignment}.ipynb"
     if st.notebook.resolve() != dest.resolve():  # not already in nbgrader's layout
         if dest.parent.exists():
@@ -252,84 +297,246 @@ def stage(assignment: str, st: Student, release, source, repair: bool) -> None:
         nbformat.write(repaired, dest)
 
 
-def autograde(assignment: str, students: list[Student], log: Path, env: dict) -> set[str]:
-    """One nbgrader autograde run for every usable submission; returns the students it failed."""
-    graded = [st.student for st in students if st.notebook]
-    args = ["autograde", assignment, "--force", "--log-level=INFO", *only(students)]
-    print(f"autograding {len(graded)} submission(s) of {assignment} (log: {log})", flush=True)
-    proc = nbgrader(args, log=log, env=env, progress=True)
-    failed = set(re.findall(r"error processing assignment '[^']*' for student '([^']+)'", proc.stdout))
-    missing = [s for s in graded if s not in failed
-               and not (AUTOGRADED / s / assignment / f"{assignment}.ipynb").is_file()]
-    if proc.returncode != 0 and not failed:
-        raise GradingError(f"nbgrader autograde failed (exit {proc.returncode}); see {log}:\n"
-                           + "\n".join(proc.stdout.splitlines()[-30:]))
-    return failed | set(missing)
+# --------------------------------------------------------------------------------------------
+# parallel, sandboxed autograding: one job per submission
+# --------------------------------------------------------------------------------------------
+@dataclass
+class Limits:
+    memory_bytes: int = 4 << 30
+    max_processes: int = 256
+    file_bytes: int = 256 << 20
+    output_bytes: int = 1 << 20
+    submission_seconds: int = 1800
 
 
-def failure_reason(log_text: str, student: str) -> str:
-    """The reason nbgrader gives for failing a student's notebook, from its log."""
-    parts = re.split(r"(?=\[AutogradeApp \| INFO\] Sanitizing )", log_text)
-    mine = [p for p in parts if f"/submitted/{student}/" in p.split("\n", 1)[0]]
-    text = "\n".join(mine)
+@dataclass
+class Grading:
+    """What every job of one grading run shares."""
+    assignment: str
+    env: dict
+    limits: Limits
+    mode: str                     # "bwrap", "limits" or "off"
+    bwrap: str | None
+    hide: list[str]
+    scratch: Path                 # one folder per job inside; hidden from every sandbox
+    template_db: Path             # the gradebook with the assignment recorded, copied per job
+    logs: Path
+
+
+@dataclass
+class Job:
+    student: str
+    index: int
+    db: Path | None = None
+    returncode: int | None = None
+    timed_out: bool = False
+    events: dict = field(default_factory=dict)
+    seconds: float = 0.0
+    log: Path | None = None
+
+
+def run_job(g: Grading, job: Job) -> Job:
+    """`nbgrader autograde` for one student, with a private gradebook and the kernel in a sandbox."""
+    started = time.perf_counter()
+    work = g.scratch / f"j{job.index}"  # short: Unix socket paths are limited to 107 bytes
+    (work / "ipc").mkdir(parents=True)
+    job.db = work / "gradebook.db"
+    shutil.copyfile(g.template_db, job.db)
+    env = dict(g.env)
+    cgroup = None
+    if g.mode != "off":
+        cgroup = sandbox.Cgroup.create(f"{g.scratch.name}-j{job.index}", g.limits.memory_bytes,
+                                       g.limits.max_processes)
+        box = sandbox.Sandbox(scratch=str(work), hide=g.hide, bwrap=g.bwrap, cgroup=cgroup,
+                              memory_bytes=g.limits.memory_bytes,
+                              max_processes=g.limits.max_processes,
+                              file_bytes=g.limits.file_bytes, output_bytes=g.limits.output_bytes)
+        box.save(work / "sandbox.json")
+        env[sandbox.ENV_VAR] = str(work / "sandbox.json")
+    job.log = g.logs / f"{job.student}.log"
+    cmd = [sys.executable, "-m", "nbgrader", "autograde", g.assignment, "--force",
+           f"--CourseDirectory.student_id={job.student}", f"--CourseDirectory.db_url=sqlite:///{job.db}",
+           "--log-level=INFO"]
+    with job.log.open("wb") as log:
+        proc = subprocess.Popen(cmd, cwd=HERE, env=nbgrader_env(env), stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            job.returncode = proc.wait(timeout=g.limits.submission_seconds)
+        except subprocess.TimeoutExpired:
+            job.timed_out = True
+            os.killpg(proc.pid, signal.SIGKILL)
+            job.returncode = proc.wait()
+    if cgroup is not None:
+        job.events = cgroup.events()
+        cgroup.remove()           # kills whatever the submission left running
+    job.seconds = time.perf_counter() - started
+    return job
+
+
+def merge_grades(source_db: Path, assignment: str, student: str) -> bool:
+    """Copy one student's autograde results from another gradebook (a job's) into the real one.
+    Only one process may call it at a time. False when the source holds no such submission."""
+    from nbgrader.api import Gradebook, MissingEntry
+    from sqlalchemy.exc import SAWarning
+
+    with Gradebook(f"sqlite:///{source_db}", COURSE_ID) as src:
+        try:
+            done = src.find_submission(assignment, student)
+        except MissingEntry:
+            return False
+        grades = {(nb.name, g.name): (g.auto_score, g.manual_score, g.extra_credit,
+                                      g.needs_manual_grade)
+                  for nb in done.notebooks for g in nb.grades}
+        comments = {(nb.name, c.name): (c.auto_comment, c.manual_comment)
+                    for nb in done.notebooks for c in nb.comments}
+        notebooks = {nb.name: (nb.flagged, nb.late_submission_penalty) for nb in done.notebooks}
+        timestamp = done.timestamp
+    with Gradebook(DB_URL, COURSE_ID) as gb, warnings.catch_warnings():
+        # nbgrader's add_submission trips SQLAlchemy 2's harmless "not in session" warnings.
+        warnings.simplefilter("ignore", SAWarning)
+        gb.update_or_create_student(student)
+        try:
+            gb.remove_submission(assignment, student)  # grading again replaces
+        except MissingEntry:
+            pass
+        gb.add_submission(assignment, student, timestamp=timestamp)
+        for name, (flagged, penalty) in notebooks.items():
+            nb = gb.find_submission_notebook(name, assignment, student)
+            nb.flagged, nb.late_submission_penalty = flagged, penalty
+        for (nb_name, cell), values in grades.items():
+            grade = gb.find_grade(cell, nb_name, assignment, student)
+            (grade.auto_score, grade.manual_score, grade.extra_credit,
+             grade.needs_manual_grade) = values
+        for (nb_name, cell), (auto, manual) in comments.items():
+            comment = gb.find_comment(cell, nb_name, assignment, student)
+            comment.auto_comment, comment.manual_comment = auto, manual
+        gb.db.commit()
+    return True
+
+
+def autograde(g: Grading, students: list[Student], workers: int) -> dict[str, Job]:
+    """Run the jobs, `workers` at a time; merge each into the gradebook as it finishes."""
+    todo = [st for st in students if st.notebook]
+    print(f"autograding {len(todo)} submission(s) of {g.assignment} with {workers} worker(s), "
+          f"sandbox: {g.mode} (logs: {g.logs})", flush=True)
+    jobs: dict[str, Job] = {}
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(run_job, g, Job(st.student, i)) for i, st in enumerate(todo)]
+        for done, future in enumerate(as_completed(futures), 1):
+            job = future.result()
+            merged = merge_grades(job.db, g.assignment, job.student)
+            jobs[job.student] = job
+            job.returncode = job.returncode if merged else (job.returncode or 1)
+            print(f"  [{done}/{len(todo)}] {job.student} ({job.seconds:.0f} s)", flush=True)
+    return jobs
+
+
+def failure_reason(job: Job) -> str:
+    """Why nbgrader failed a student's notebook, from the job's log."""
+    if job.timed_out:
+        return "the whole notebook ran past the submission time limit and was stopped"
+    text = job.log.read_text(encoding="utf-8", errors="replace") if job.log else ""
     if m := re.search(r"^\s*RuntimeError: Inconsistent checksums for cell (\S+)", text, flags=re.M):
-        return (f"Inconsistent checksums for cell {m.group(1)}: its nbgrader metadata was "
-                "tampered with, so nbgrader refused to grade the notebook")
-    errors = re.findall(r"^\w*Error: .*$", text, flags=re.M)
-    return errors[-1] if errors else "see the nbgrader log"
+        return f"Inconsistent checksums for cell {m.group(1)}: its nbgrader metadata was tampered with"
+    errors = re.findall(r"^\s*(\w*Error: .*)$", text, flags=re.M)
+    return errors[-1] if errors else "no error in its log"
 
 
 # --------------------------------------------------------------------------------------------
 # results
 # --------------------------------------------------------------------------------------------
-def timeouts(nb_path: Path) -> dict[str, int]:
-    """{cell label: index} of cells that nbgrader interrupted for running too long."""
-    if not nb_path.is_file():
-        return {}
-    nb = nbformat.read(nb_path, as_version=4)
-    found = {}
+def cell_label(cell, index: int) -> str:
+    return cell.metadata.get("nbgrader", {}).get("grade_id") or f"#{index}"
+
+
+def error_text(out) -> str:
+    return f"{out.get('ename')}: {out.get('evalue', '')}"
+
+
+def cell_findings(nb, job: Job, hidden: list[str], limits: Limits):
+    """(kind, cell, message) for what the limits and the sandbox stopped, from the executed cells."""
+    gib = limits.memory_bytes / (1 << 30)
     for index, cell in enumerate(nb.cells):
+        label = cell_label(cell, index)
         for out in cell.get("outputs", []):
-            if out.get("output_type") == "error" and out.get("ename") == "CellTimeoutError":
-                label = cell.metadata.get("nbgrader", {}).get("grade_id") or f"#{index}"
-                found[label] = index
+            if out.get("output_type") != "error":
+                continue
+            name, text = out.get("ename"), error_text(out)
+            if name == "CellTimeoutError":
+                yield "timeout", label, (f"cell {label} ran past its time limit (an infinite loop?) "
+                                         "and was interrupted; the other cells were still graded")
+            elif name == sandbox.OUTPUT_LIMIT_ERROR:
+                yield "output_limit", label, f"cell {label} printed more than {limits.output_bytes:,} bytes: stopped"
+            elif name == sandbox.KERNEL_DIED_ERROR:
+                why = (f"ran out of memory (limit {gib:g} GiB)" if job.events.get("oom_kills")
+                       else "crashed (a segmentation fault or similar)")
+                yield "kernel_died", label, (f"the kernel {why} in cell {label}; the cells before "
+                                             "it were graded, the later ones count as failed")
+            elif name == "MemoryError":
+                yield "memory_limit", label, f"cell {label} ran out of memory (limit {gib:g} GiB)"
+            elif "[Errno 11]" in text and job.events.get("process_limit_hits"):
+                yield "process_limit", label, (f"cell {label} hit the limit of "
+                                               f"{limits.max_processes} processes (a fork bomb?)")
+            elif "[Errno 101]" in text or "[Errno -3]" in text or "gaierror" in str(name):
+                yield "blocked", label, f"cell {label} tried to use the network, which is blocked ({text})"
+            elif "[Errno 30]" in text or "[Errno 13]" in text:
+                yield "blocked", label, f"cell {label} tried to write outside its own folder ({text})"
+            elif "[Errno 27]" in text:
+                yield "blocked", label, (f"cell {label} wrote a file over the size limit of "
+                                         f"{limits.file_bytes >> 20} MiB ({text})")
+            elif name == "FileNotFoundError" and any(h in text for h in hidden):
+                yield "blocked", label, f"cell {label} tried to read a grading folder, which is hidden ({text})"
+
+
+def findings(nb, job: Job, hidden: list[str], limits: Limits) -> list[tuple]:
+    """cell_findings, plus what the job's cgroup counted that no cell showed (a limit hit by a
+    child process, say)."""
+    found = list(cell_findings(nb, job, hidden, limits)) if nb is not None else []
+    kinds = {kind for kind, _, _ in found}
+    if job.events.get("process_limit_hits") and "process_limit" not in kinds:
+        found.append(("process_limit", None, f"the notebook hit the limit of {limits.max_processes} processes"))
+    if job.events.get("oom_kills") and not kinds & {"kernel_died", "memory_limit"}:
+        found.append(("memory_limit", None, "a process of the notebook ran out of memory (limit "
+                      f"{limits.memory_bytes / (1 << 30):g} GiB)"))
     return found
 
 
-def collect_scores(assignment: str, students: list[Student], failed: set[str], log: Path,
-                   env: dict) -> None:
+def collect_scores(g: Grading, students: list[Student], jobs: dict[str, Job]) -> None:
     from nbgrader.api import Gradebook, MissingEntry
 
-    log_text = log.read_text(encoding="utf-8") if log.is_file() else ""
+    a = g.assignment
     with Gradebook(DB_URL, COURSE_ID) as gb:
-        max_score = gb.find_assignment(assignment).max_score
         for st in students:
-            st.max_score = max_score
+            st.max_score = gb.find_assignment(a).max_score
             if not st.notebook:
                 continue
+            job = jobs[st.student]
+            failed = job.returncode != 0 or job.timed_out
+            if job.timed_out:
+                st.problem("submission_timeout", f"the notebook ran past the limit of "
+                           f"{g.limits.submission_seconds} s for a whole submission and was stopped: 0")
             try:
-                submission = gb.find_submission(assignment, st.student)
+                submission = gb.find_submission(a, st.student)
             except MissingEntry:
-                st.problem("grading_failed", "nbgrader recorded no submission: scored 0")
+                if not job.timed_out:
+                    st.problem("grading_failed", f"nbgrader could not grade the notebook "
+                               f"({failure_reason(job)}): 0; see {job.log}")
                 continue
-            if st.student in failed:
+            if failed and not job.timed_out:
                 st.problem("grading_failed", f"nbgrader could not grade the notebook "
-                           f"({failure_reason(log_text, st.student)}); it records 0: fix the "
-                           "notebook by hand (or use --repair-metadata) and grade again")
-            timed_out = timeouts(AUTOGRADED / st.student / assignment / f"{assignment}.ipynb")
-            limit_cell = env.get("COURSE_CELL_TIMEOUT", "300")
-            limit_answer = env.get("COURSE_ANSWER_TIMEOUT") or limit_cell
-            for label in timed_out:
-                st.problem("timeout", f"cell {label} ran past the time limit (answer cells "
-                           f"{limit_answer} s, others {limit_cell} s; an infinite loop?) and was "
-                           "interrupted; the remaining cells were still graded",
-                           None if label.startswith("#") else label)
-            for nb in submission.notebooks:
-                for grade in nb.grades:
+                           f"({failure_reason(job)}); it records 0: see {job.log}")
+            graded_nb = AUTOGRADED / st.student / a / f"{a}.ipynb"
+            nb = nbformat.read(graded_nb, as_version=4) if graded_nb.is_file() else None
+            timed_out = set()
+            for kind, cell, message in findings(nb, job, g.hide, g.limits):
+                st.problem(kind, message, cell)
+                if kind == "timeout":
+                    timed_out.add(cell)
+            for sub_nb in submission.notebooks:
+                for grade in sub_nb.grades:
                     if grade.name in st.missing_grade_cells and grade.auto_score is None:
                         grade.auto_score, grade.needs_manual_grade = 0.0, False
-                    status = ("missing" if grade.name in st.missing_grade_cells
-                              else "not graded" if st.student in failed
+                    status = ("not graded" if failed
                               else "timeout" if grade.name in timed_out
                               else "passed" if grade.score >= grade.max_score
                               else "failed")
@@ -344,36 +551,84 @@ def write_reports(assignment: str, students: list[Student], out: Path) -> tuple[
     csv_path, json_path = out / f"{assignment}-grades.csv", out / f"{assignment}-grades.json"
     with csv_path.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
-        writer.writerow(["student", "assignment", "score", "max_score", "status", "problems"])
+        writer.writerow(["student", "assignment", "score", "max_score", "status", "reason"])
         for st in students:
             writer.writerow([st.student, assignment, f"{st.score:g}", f"{st.max_score:g}",
-                             "problems" if st.problems else "ok",
-                             " | ".join(p["message"] for p in st.problems)])
+                             st.status, " | ".join(p["message"] for p in st.problems)])
     report = {"assignment": assignment, "graded_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
               "students": [{"student": st.student, "score": st.score, "max_score": st.max_score,
-                            "status": "problems" if st.problems else "ok",
-                            "problems": st.problems, "cells": st.cells} for st in students]}
+                            "status": st.status, "problems": st.problems, "cells": st.cells}
+                           for st in students]}
     json_path.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     return csv_path, json_path
 
 
 # --------------------------------------------------------------------------------------------
+# What a notebook's text names -> the course_lib call that builds the cache it will read.
+CACHES = {"smol": "from course_lib.models.smollm import load_smollm2; load_smollm2(progress=False)",
+          "load_corpus": "from course_lib.data.pretraining import load_corpus; load_corpus()"}
+
+
+def warm_caches(source_path: Path, env: dict) -> None:
+    """Build the caches the notebook reads (SmolLM2's weights, TinyGPT's corpus) now, outside the
+    sandbox, where they can be written, and point the kernels at them: their view of the disk is
+    read-only, and their HOME is a private folder."""
+    text = source_path.read_text(encoding="utf-8")
+    builds = [code for marker, code in CACHES.items() if marker in text]
+    if not builds:
+        return
+    code = "\n".join([*builds, "from course_lib.models.smollm import cache_dir", "print(cache_dir())"])
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise GradingError(f"could not build the course's caches before grading:\n{proc.stderr[-2000:]}")
+    env["COURSE_CACHE_DIR"] = proc.stdout.strip().splitlines()[-1]
+
+
+def hidden_paths(submissions: Path, out: Path, scratch: Path, extra: list[Path]) -> list[str]:
+    """What no submission may see: grading state, sources with solutions and hidden tests, the
+    repository history, the raw submissions, the reports, every job's files."""
+    roots = {ROOT}
+    try:
+        import course_lib  # the repository the kernels import the course from, if another
+        roots.add(Path(course_lib.__file__).resolve().parent.parent)
+    except ImportError:
+        pass
+    paths = [r / sub for r in sorted(roots) for sub in ("autograder", "solutions", ".git")]
+    paths += [submissions, out, scratch, *extra]
+    return sorted({str(p.resolve()) for p in paths if p.exists()})
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description="Grade SUBMISSIONS/<student>/<ASSIGNMENT>.ipynb with nbgrader and report "
-                    "scores and problems (see the module docstring and autograder/README.md).")
+        description="Grade SUBMISSIONS/<student>/<ASSIGNMENT>.ipynb with nbgrader, in parallel and "
+                    "sandboxed, and report scores, statuses and reasons (see autograder/README.md).")
     parser.add_argument("assignment", help="assignment name, as in solutions/<assignment>/")
     parser.add_argument("submissions", type=Path, help="folder with one sub-folder per student")
     parser.add_argument("--out", type=Path, default=HERE / "reports",
-                        help="where the CSV, JSON and log go (default: autograder/reports/)")
+                        help="where the CSV, JSON and logs go (default: autograder/reports/)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="submissions graded at once (default: the number of cores)")
     parser.add_argument("--timeout", type=int, help="seconds per cell (default 300, or "
                         "$COURSE_CELL_TIMEOUT)")
     parser.add_argument("--answer-timeout", type=int, help="seconds per answer cell (default: "
                         "as --timeout, or $COURSE_ANSWER_TIMEOUT)")
-    parser.add_argument("--repair-metadata", action="store_true",
-                        help="restore tampered nbgrader cell metadata from the release and grade")
+    parser.add_argument("--submission-timeout", type=int, default=Limits.submission_seconds,
+                        help="seconds for a whole notebook (default %(default)s)")
+    parser.add_argument("--memory", type=size, default=Limits.memory_bytes,
+                        help="memory per notebook, files it writes included (default 4G)")
+    parser.add_argument("--processes", type=int, default=Limits.max_processes,
+                        help="processes and threads per notebook (default %(default)s)")
+    parser.add_argument("--file-size", type=size, default=Limits.file_bytes,
+                        help="largest file a notebook may write (default 256M)")
+    parser.add_argument("--output-limit", type=size, default=Limits.output_bytes,
+                        help="output per cell before it is stopped (default 1M)")
+    parser.add_argument("--sandbox", choices=("auto", "bwrap", "off"), default="auto",
+                        help="auto: bubblewrap if it works here, else resource limits only; bwrap: "
+                             "refuse to grade without it; off: no sandbox (your own notebooks only)")
+    parser.add_argument("--hide", type=Path, action="append", default=[],
+                        help="another folder the submissions must not see (repeatable)")
     parser.add_argument("--feedback", action="store_true",
-                        help="also write HTML feedback to autograder/feedback/<student>/")
+                        help="also write HTML feedback (no hidden tests) to autograder/feedback/")
     args = parser.parse_args(argv)
 
     env = dict(os.environ, COURSE_FAST=os.environ.get("COURSE_FAST") or "1")
@@ -381,34 +636,66 @@ def main(argv: list[str] | None = None) -> int:
         env["COURSE_CELL_TIMEOUT"] = str(args.timeout)
     if args.answer_timeout:
         env["COURSE_ANSWER_TIMEOUT"] = str(args.answer_timeout)
+    workers = max(1, args.workers)
+    # Parallel kernels share the cores: one BLAS thread each unless there are cores to spare.
+    threads = str(max(1, (os.cpu_count() or 1) // workers))
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        env.setdefault(var, threads)
+    limits = Limits(args.memory, args.processes, args.file_size, args.output_limit,
+                    args.submission_timeout)
+    bwrap = sandbox.bubblewrap() if args.sandbox != "off" else None
+    if args.sandbox == "bwrap" and bwrap is None:
+        print("error: bubblewrap (bwrap) is missing or cannot create namespaces here: install it "
+              "(Debian/Ubuntu: apt install bubblewrap) or see autograder/README.md", file=sys.stderr)
+        return EXIT_FATAL
+    mode = "off" if args.sandbox == "off" else "bwrap" if bwrap else "limits"
+    if mode == "limits":
+        print("warning: no bubblewrap here: submissions run with resource limits only, and can "
+              "read and reach what this user can (install bubblewrap: apt install bubblewrap)",
+              file=sys.stderr)
+
+    out = args.out.resolve()
+    scratch = Path(tempfile.mkdtemp(prefix="grade-"))
     try:
-        source = nbformat.read(check_assignment(args.assignment), as_version=4)
+        source_path = check_assignment(args.assignment)
+        source = nbformat.read(source_path, as_version=4)
         students = find_submissions(args.assignment, args.submissions.resolve())
         with tempfile.TemporaryDirectory(prefix="grade-release-") as tmp:
             release = release_notebook(args.assignment, Path(tmp))
         for st in students:
             if st.notebook:
-                stage(args.assignment, st, release, source, args.repair_metadata)
-        args.out.mkdir(parents=True, exist_ok=True)
-        log = args.out.resolve() / f"{args.assignment}-autograde.log"
-        failed = set()
+                stage(args.assignment, st, release, source)
+        logs = out / f"{args.assignment}-logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        template = scratch / "template.db"
+        shutil.copyfile(HERE / "gradebook.db", template)
+        g = Grading(args.assignment, env, limits, mode, bwrap,
+                    hidden_paths(args.submissions.resolve(), out, scratch, args.hide),
+                    scratch, template, logs)
+        jobs = {}
         if any(st.notebook for st in students):
-            failed = autograde(args.assignment, students, log, env)
-        collect_scores(args.assignment, students, failed, log, env)
-        csv_path, json_path = write_reports(args.assignment, students, args.out)
+            if mode != "off":
+                warm_caches(source_path, env)
+            jobs = autograde(g, students, workers)
+        collect_scores(g, students, jobs)
+        csv_path, json_path = write_reports(args.assignment, students, out)
         if args.feedback:
-            fb = nbgrader(["generate_feedback", args.assignment, "--force", *only(students)], env=env)
-            if fb.returncode != 0:
-                print(f"warning: nbgrader generate_feedback failed:\n{fb.stdout}", file=sys.stderr)
+            import feedback
+
+            try:
+                feedback.generate(args.assignment, [st.student for st in students if st.notebook], env)
+            except RuntimeError as exc:
+                print(f"warning: {exc}", file=sys.stderr)
     except GradingError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FATAL
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
     width = max(len(st.student) for st in students)
-    print(f"\n{'student':<{width}}  score")
+    print(f"\n{'student':<{width}}  {'score':>9}  status")
     for st in students:
-        print(f"{st.student:<{width}}  {st.score:g}/{st.max_score:g}"
-              + ("  PROBLEMS" if st.problems else ""))
+        print(f"{st.student:<{width}}  {f'{st.score:g}/{st.max_score:g}':>9}  {st.status}")
     troubled = [st for st in students if st.problems]
     for st in troubled:
         for p in st.problems:

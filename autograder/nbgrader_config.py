@@ -17,9 +17,16 @@ Environment variables read here (the grading scripts and tests set them; all opt
     COURSE_FAST            set to 1 here unless already set: every long run in course_lib shrinks.
 """
 import os
+import sys
 from pathlib import Path
 
 c = get_config()  # noqa: F821  (provided by traitlets when it loads this file)
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sandbox.py and feedback.py
+from feedback import HideHiddenTests  # noqa: E402
+from sandbox import GuardedExecute  # noqa: E402
+from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor  # noqa: E402
+from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, GetGrades,  # noqa: E402
+                                    IgnorePattern, LimitOutput, SaveAutoGrades)
 
 COURSE_ROOT = Path(__file__).resolve().parent.parent
 AUTOGRADER = "autograder"
@@ -65,9 +72,18 @@ c.Execute.execute_retries = 0
 # Kernel start-up on a busy 2-core CI runner can be slow.
 c.Execute.startup_timeout = 120
 
-# A missing grade cell is NOT re-added (nbgrader's default): autograder/grade.py reports it and
-# scores it 0. Locked cells (tests, instructor code) are restored from the source by OverwriteCells.
-c.OverwriteCells.add_missing_cells = False
+# nbgrader's autograde steps, with its Execute replaced by GuardedExecute (sandbox.py): the kernel
+# starts in the sandbox that grade.py describes in $COURSE_SANDBOX, each cell's output is capped,
+# and a kernel that dies marks its cell and every later one as failed instead of failing the run.
+c.Autograde.autograde_preprocessors = [GuardedExecute, IgnorePattern, ClearMetadataPreprocessor,
+                                       LimitOutput, SaveAutoGrades, AssignLatePenalties,
+                                       CheckCellMetadata]
+# A deleted grade cell is put back from the source and graded, never silently worth nothing
+# (grade.py reports it). Locked cells (tests, instructor code) are restored by OverwriteCells.
+c.OverwriteCells.add_missing_cells = True
+
+# Feedback never shows a hidden test (feedback.py).
+c.GenerateFeedback.preprocessors = [HideHiddenTests, GetGrades, CSSHTMLHeaderPreprocessor]
 
 # Keep runaway output (a print in a loop) out of the gradebook and the feedback.
 c.LimitOutput.max_lines = 200

@@ -73,7 +73,7 @@ def build_course(root: Path, assignments=(), synthetic=True) -> Path:
     solutions/ and notebooks/ of the given assignments, and optionally the synthetic source."""
     root.mkdir(parents=True, exist_ok=True)
     skip = shutil.ignore_patterns("gradebook.db", "submitted", "autograded", "feedback", "reports",
-                                  "release_solution", "source_with_tests", "__pycache__")
+                                  "release_solution", "source_with_tests", "release", "__pycache__")
     for sub in ("autograder", "scripts"):
         shutil.copytree(REPO / sub, root / sub, ignore=skip, dirs_exist_ok=True)
     for name in assignments:

@@ -87,3 +87,15 @@ def test_an_unimplemented_exercise_says_so(name):
     learner_functions = [not_implemented] * len(inspect.signature(check).parameters)  # encode and decode: two
     with pytest.raises(AssertionError, match="still raises NotImplementedError"):
         check(*learner_functions)
+
+
+def test_a_stub_inside_the_learners_function_is_named():
+    def softmax_with_temperature(logits, temperature):
+        raise NotImplementedError()
+
+    def generate(next_token_fn, prompt_ids, max_new_tokens, temperature=0.0, eos_id=None):
+        return [int(softmax_with_temperature(next_token_fn(prompt_ids), temperature).argmax())]
+
+    with pytest.raises(AssertionError, match="generate calls softmax_with_temperature, which still "
+                                             "raises NotImplementedError: implement softmax_with_temperature first"):
+        checks.check_generate(generate)

@@ -12,13 +12,25 @@ def fail(what: str, expected, got, hint: str = "") -> None:
     raise AssertionError(message)
 
 
+def not_implemented(name: str, exc: NotImplementedError, todo: str = "your code") -> AssertionError:
+    """The failure for a stub that still raises: the learner's function itself, or one it calls
+    (generate calling an unfinished softmax_with_temperature, say), which is what to fix first."""
+    tb = exc.__traceback__
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    raiser = tb.tb_frame.f_code.co_name
+    if raiser not in (name, "<module>"):
+        return AssertionError(f"\n❌ {name} calls {raiser}, which still raises NotImplementedError: "
+                              f"implement {raiser} first.")
+    return AssertionError(f"\n❌ {name} still raises NotImplementedError: replace that line with {todo}.")
+
+
 def call(fn, *args, **kwargs):
     """fn(*args, **kwargs), with "not implemented yet" turned into a plain failed test."""
     try:
         return fn(*args, **kwargs)
-    except NotImplementedError:
-        name = getattr(fn, "__name__", "this function")
-        raise AssertionError(f"\n❌ {name} still raises NotImplementedError: replace that line with your code.") from None
+    except NotImplementedError as exc:
+        raise not_implemented(getattr(fn, "__name__", "this function"), exc) from None
 
 
 def run(fn, what: str, *args, hint: str = "", **kwargs):

@@ -5,7 +5,7 @@ import math
 
 import torch
 
-from course_lib.checks.common import fail as _fail
+from course_lib.checks.common import fail as _fail, not_implemented
 
 
 def _as_probabilities(fn, logits, temperature, what):
@@ -104,8 +104,8 @@ class _ScriptedModel:
 def _run_generate(fn, *args, **kwargs):
     try:
         out = fn(*args, **kwargs)
-    except NotImplementedError:
-        raise AssertionError("\n❌ generate still raises NotImplementedError: replace that line with your loop.") from None
+    except NotImplementedError as exc:
+        raise not_implemented(getattr(fn, "__name__", "generate"), exc, todo="your loop") from None
     if torch.is_tensor(out):
         out = out.tolist()
     if not isinstance(out, list) or not all(isinstance(t, int) for t in out):

@@ -1,0 +1,93 @@
+"""Grading a class: wall time of autograder/grade.py with one worker and with several.
+
+    python bench/grading.py                        # 30 on-ramp submissions, 1 worker then all cores
+    python bench/grading.py --submissions 60 --workers 1 2 4
+
+Builds a throwaway copy of the course (the repository's gradebook is never touched), writes N
+synthetic submissions of the on-ramp, cycling through four kinds (the solution, the untouched
+student notebook, and the solution with softmax_with_temperature or generate put back to the stub),
+grades them once per worker count, sandbox on, and prints wall time, seconds per submission and the
+speedup over one worker. It also checks that every run recorded the same scores and statuses.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO))
+from conftest import build_course  # noqa: E402  (the course copy the grading tests use)
+
+from course_lib.measure import machine_summary  # noqa: E402
+
+ASSIGNMENT = "00_onramp"
+STUBBED = ("softmax_with_temperature", "generate")
+
+
+def submissions(root: Path, folder: Path, count: int) -> None:
+    solution = nbformat.read(root / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", 4)
+    student = nbformat.read(root / "notebooks" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", 4)
+    stubs = {c.metadata["nbgrader"]["grade_id"]: c.source for c in student.cells
+             if c.metadata.get("nbgrader", {}).get("grade_id") in STUBBED}
+    kinds = [solution, student]
+    for name in STUBBED:
+        nb = copy.deepcopy(solution)
+        for cell in nb.cells:
+            if cell.metadata.get("nbgrader", {}).get("grade_id") == name:
+                cell.source = stubs[name]
+        kinds.append(nb)
+    for i in range(count):
+        (folder / f"s{i:03d}").mkdir(parents=True)
+        nbformat.write(kinds[i % len(kinds)], folder / f"s{i:03d}" / f"{ASSIGNMENT}.ipynb")
+
+
+def grade(root: Path, folder: Path, workers: int, out: Path) -> tuple[float, dict]:
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, str(root / "autograder" / "grade.py"), ASSIGNMENT,
+                           str(folder), "--workers", str(workers), "--out", str(out)],
+                          capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if proc.returncode not in (0, 3):
+        sys.exit(f"grade.py failed:\n{proc.stdout}\n{proc.stderr}")
+    report = json.loads((out / f"{ASSIGNMENT}-grades.json").read_text())
+    return seconds, {s["student"]: (s["score"], s["status"]) for s in report["students"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--submissions", type=int, default=30)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, os.cpu_count() or 1])
+    args = parser.parse_args()
+    print(machine_summary("cpu"))  # grading runs on the CPU (COURSE_DEVICE=cpu)
+    with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
+        tmp = Path(tmp)
+        results, base = {}, None
+        for workers in args.workers:
+            root = build_course(tmp / f"course-{workers}", [ASSIGNMENT], synthetic=False)
+            folder = tmp / f"submissions-{workers}"
+            submissions(root, folder, args.submissions)
+            seconds, graded = grade(root, folder, workers, tmp / f"reports-{workers}")
+            results[workers] = graded
+            base = base or seconds
+            print(f"{args.submissions} submissions, {workers} worker(s): {seconds:6.1f} s, "
+                  f"{seconds / args.submissions:5.2f} s per submission, speedup {base / seconds:4.2f}x",
+                  flush=True)
+        first = next(iter(results.values()))
+        same = all(r == first for r in results.values())
+        print(f"scores and statuses identical across worker counts: {'yes' if same else 'NO'}")
+        if not same:
+            sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
