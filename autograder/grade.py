@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib.util
 import json
 import os
 import re
@@ -588,11 +589,10 @@ def hidden_paths(submissions: Path, out: Path, scratch: Path, extra: list[Path])
     """What no submission may see: grading state, sources with solutions and hidden tests, the
     repository history, the raw submissions, the reports, every job's files."""
     roots = {ROOT}
-    try:
-        import course_lib  # the repository the kernels import the course from, if another
-        roots.add(Path(course_lib.__file__).resolve().parent.parent)
-    except ImportError:
-        pass
+    # The repository the kernels import the course from, if another (found without importing it).
+    spec = importlib.util.find_spec("course_lib")
+    if spec is not None and spec.origin:
+        roots.add(Path(spec.origin).resolve().parent.parent)
     paths = [r / sub for r in sorted(roots) for sub in ("autograder", "solutions", ".git")]
     paths += [submissions, out, scratch, *extra]
     return sorted({str(p.resolve()) for p in paths if p.exists()})

@@ -132,7 +132,7 @@ class Cgroup:
             time.sleep(0.05)
 
     def events(self) -> dict:
-        """How often the limits were hit: {'oom_kills': n, 'process_limit_hits': n, 'memory_peak': bytes}."""
+        """How often the limits were hit: {'oom_kills': n, 'process_limit_hits': n}."""
         def counters(path: Path) -> dict[str, int]:
             try:
                 pairs = (line.split() for line in path.read_text().splitlines())
@@ -140,24 +140,10 @@ class Cgroup:
             except (OSError, ValueError):
                 return {}
 
-        if self.version == 1:
-            memory, pids = Path(self.dirs[0]), Path(self.dirs[1])
-            peak = counters(memory / "memory.stat")  # no peak file in v1's stat; use max_usage
-            try:
-                peak_bytes = int((memory / "memory.max_usage_in_bytes").read_text())
-            except (OSError, ValueError):
-                peak_bytes = peak.get("rss", 0)
-            return {"oom_kills": counters(memory / "memory.oom_control").get("oom_kill", 0),
-                    "process_limit_hits": counters(pids / "pids.events").get("max", 0),
-                    "memory_peak": peak_bytes}
-        d = Path(self.dirs[0])
-        try:
-            peak_bytes = int((d / "memory.peak").read_text())
-        except (OSError, ValueError):
-            peak_bytes = 0
-        return {"oom_kills": counters(d / "memory.events").get("oom_kill", 0),
-                "process_limit_hits": counters(d / "pids.events").get("max", 0),
-                "memory_peak": peak_bytes}
+        memory, pids = (Path(self.dirs[0]), Path(self.dirs[-1]))
+        oom_file = "memory.oom_control" if self.version == 1 else "memory.events"
+        return {"oom_kills": counters(memory / oom_file).get("oom_kill", 0),
+                "process_limit_hits": counters(pids / "pids.events").get("max", 0)}
 
     def remove(self) -> None:
         self.kill()

@@ -14,7 +14,6 @@ PyTorch several-fold) and exits 0.
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import resource
 import sys
@@ -27,7 +26,6 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from course_lib import measure  # noqa: E402
-from course_lib.device import get_device  # noqa: E402
 from course_lib.train import grpo  # noqa: E402
 
 WARMUP_STEPS = 3
@@ -56,12 +54,7 @@ def time_steps(trainer: grpo.GRPOTrainer, steps: int) -> tuple[float, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", help="cpu, mps, cuda or cuda:N (default: the course's choice)")
-    parser.add_argument("--steps", type=int, default=50)
-    args = parser.parse_args()
-    device = torch.device(args.device) if args.device else get_device()
-    print(measure.machine_summary(device))
+    args, device = measure.bench_arguments(__doc__, steps=50)
     start = grpo.arithmetic_model(seed=0).to(device)
     curve = grpo.pretrain_arithmetic(start, 3000, target_accuracy=0.5, seed=0, progress=False)
     print(f"start model: {sum(p.numel() for p in start.parameters()):,} parameters, pre-trained for {curve[-1][0]} steps "

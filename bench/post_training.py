@@ -12,7 +12,6 @@ PyTorch down several-fold. There is no target: the figures describe the machine.
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import sys
 import time
@@ -25,7 +24,6 @@ sys.path.insert(0, str(REPO))
 
 from course_lib import measure  # noqa: E402
 from course_lib.data.instructions import instruction_examples, preference_pairs  # noqa: E402
-from course_lib.device import get_device  # noqa: E402
 from course_lib.train import post_training as pt  # noqa: E402
 
 WARMUP_STEPS = 3
@@ -41,12 +39,7 @@ def steps_per_second(run, steps: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", help="cpu, mps, cuda or cuda:N (default: the course's choice)")
-    parser.add_argument("--steps", type=int, default=40)
-    args = parser.parse_args()
-    device = torch.device(args.device) if args.device else get_device()
-    print(measure.machine_summary(device))
+    args, device = measure.bench_arguments(__doc__, steps=40)
     base, tokenizer, source = pt.load_base_model(device, prefer_learners=False)
     print("model:", source)
     context = base.cfg.context

@@ -14,8 +14,6 @@ There is no target: the figures describe the machine. It exits 0.
 """
 from __future__ import annotations
 
-import argparse
-import os
 import resource
 import sys
 import time
@@ -28,7 +26,6 @@ sys.path.insert(0, str(REPO))
 
 from course_lib import measure  # noqa: E402
 from course_lib.data.pretraining import load_corpus  # noqa: E402
-from course_lib.device import get_device  # noqa: E402
 from course_lib.models.tinygpt import TinyGPT  # noqa: E402
 from course_lib.train.pretrain import Pretrainer, default_configs  # noqa: E402
 
@@ -36,15 +33,7 @@ WARMUP_STEPS = 5
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", help="cpu, mps, cuda or cuda:N (default: the course's choice)")
-    parser.add_argument("--steps", type=int, default=60, help="timed steps (default 60)")
-    args = parser.parse_args()
-    if args.steps < 1:
-        parser.error("--steps must be at least 1")
-    device = torch.device(args.device) if args.device else get_device()
-    print(f"device: {measure.device_name(device)}; torch {torch.__version__}; "
-          f"load average {os.getloadavg()[0]:.1f}")
+    args, device = measure.bench_arguments(__doc__, steps=60)
     peak, size = measure.peak_matmul_flops(device)
     print(f"measured matmul peak: {peak / 1e9:,.1f} GFLOP/s (float32, {size} x {size})")
 

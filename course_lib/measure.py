@@ -10,6 +10,7 @@ with device_name(device), since the numbers belong to that machine.
 """
 from __future__ import annotations
 
+import argparse
 import math
 import os
 import platform
@@ -41,6 +42,23 @@ def _as_device(device) -> torch.device:
 
 
 # ---- naming the machine -------------------------------------------------------------------
+
+
+def bench_arguments(description: str, steps: int) -> tuple[argparse.Namespace, torch.device]:
+    """The options of a training benchmark (--device, --steps), parsed, and the device they name,
+    after printing machine_summary for it."""
+    from course_lib.device import get_device
+
+    parser = argparse.ArgumentParser(description=description,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", help="cpu, mps, cuda or cuda:N (default: the course's choice)")
+    parser.add_argument("--steps", type=int, default=steps, help=f"timed steps (default {steps})")
+    args = parser.parse_args()
+    if args.steps < 1:
+        parser.error("--steps must be at least 1")
+    device = torch.device(args.device) if args.device else get_device()
+    print(machine_summary(device))
+    return args, device
 
 
 def machine_summary(device) -> str:

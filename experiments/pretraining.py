@@ -165,6 +165,22 @@ def dedup(args, corpus, device) -> dict:
 EXPERIMENTS = {"isoflop": isoflop, "mixture": mixture, "dedup": dedup}
 
 
+def write_record(out_dir: Path, script: str, name: str, argv, seed: int, device, started: float,
+                 fields: dict) -> Path:
+    """Store one sweep's result as experiments/results/<script>_<name>.json, with how it was made:
+    the command, seed, device, torch version, date and the seconds since `started`."""
+    record = {"experiment": name,
+              "command": f"python experiments/{script}.py " + " ".join(sys.argv[1:] if argv is None else argv),
+              "seed": seed, "device": device_name(device), "torch": torch.__version__,
+              "date": time.strftime("%Y-%m-%d"), **fields,
+              "total_seconds": round(time.perf_counter() - started, 1)}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{script}_{name}.json"
+    path.write_text(json.dumps(record, indent=1) + "\n")
+    print(f"wrote {path} ({record['total_seconds']:.0f} s)")
+    return path
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("experiment", choices=[*EXPERIMENTS, "all"])
@@ -195,19 +211,11 @@ def main(argv=None) -> None:
     for name in names:
         start = time.perf_counter()
         result = EXPERIMENTS[name](args, corpus, device)
-        record = {
-            "experiment": name,
-            "command": "python experiments/pretraining.py " + " ".join(sys.argv[1:] if argv is None else argv),
-            "seed": args.seed, "device": device_name(device), "torch": torch.__version__,
-            "date": time.strftime("%Y-%m-%d"), "context": args.context, "batch_size": args.batch_size,
+        write_record(args.out_dir, "pretraining", name, argv, args.seed, device, start, {
+            "context": args.context, "batch_size": args.batch_size,
             "corpus": {s: corpus.stats[s] for s in ("prose", "code")},
             **({"steps": args.steps, "size": list(args.size)} if name != "isoflop" else {}),
-            **result, "total_seconds": round(time.perf_counter() - start, 1),
-        }
-        args.out_dir.mkdir(parents=True, exist_ok=True)
-        path = args.out_dir / f"pretraining_{name}.json"
-        path.write_text(json.dumps(record, indent=1) + "\n")
-        print(f"wrote {path} ({record['total_seconds']:.0f} s)")
+            **result})
 
 
 if __name__ == "__main__":

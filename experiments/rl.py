@@ -18,7 +18,6 @@ tiny: the time goes to Python, not to arithmetic).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -30,9 +29,8 @@ sys.path.insert(0, str(REPO))
 
 from course_lib.data import arithmetic  # noqa: E402
 from course_lib.device import get_device  # noqa: E402
-from course_lib.measure import device_name  # noqa: E402
 from course_lib.train import grpo  # noqa: E402
-from experiments.pretraining import run_jobs  # noqa: E402
+from experiments.pretraining import run_jobs, write_record  # noqa: E402
 
 RESULTS = REPO / "experiments" / "results"
 HELD_OUT = 400  # held-out problems measured at the end of each run
@@ -96,14 +94,7 @@ def main(argv=None) -> None:
     args.workers = args.workers or (2 if device.type == "cpu" else 1)
     started = time.perf_counter()
     result = kl_sweep(args, device)
-    record = {"experiment": args.experiment,
-              "command": "python experiments/rl.py " + " ".join(sys.argv[1:] if argv is None else argv),
-              "seed": 0, "device": device_name(device), "torch": torch.__version__, "date": time.strftime("%Y-%m-%d"),
-              **result, "total_seconds": round(time.perf_counter() - started, 1)}
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    path = args.out_dir / f"rl_{args.experiment}.json"
-    path.write_text(json.dumps(record, indent=1) + "\n")
-    print(f"wrote {path} ({record['total_seconds']:.0f} s)")
+    write_record(args.out_dir, "rl", args.experiment, argv, 0, device, started, result)
 
 
 if __name__ == "__main__":
