@@ -2,10 +2,10 @@
 """Grade a class's submissions with nbgrader: in parallel, each notebook in a sandbox, and say
 loudly what went wrong.
 
-    python autograder/grade.py ASSIGNMENT SUBMISSIONS [--workers N] [--feedback] [--out DIR]
-        [--timeout S] [--answer-timeout S] [--submission-timeout S]
+    python autograder/grade.py ASSIGNMENT SUBMISSIONS [--workers N | --scheduler tcp://HOST:PORT]
+        [--feedback] [--out DIR] [--timeout S] [--answer-timeout S] [--submission-timeout S]
         [--memory SIZE] [--processes N] [--output-limit SIZE] [--sandbox auto|bwrap|off]
-        [--hide PATH ...]
+        [--hide PATH ...] [--integrity score|report]
 
 SUBMISSIONS holds one folder per student, named by the student id, with the notebook inside
 (autograder/collect.py makes it from an LMS download):
@@ -18,7 +18,10 @@ submission is one job: `nbgrader autograde --student S` against a private copy o
 with its kernel in the sandbox of sandbox.py (no network, the machine read-only, grading folders
 hidden, memory, processes, file size and output capped). N jobs run at once (--workers, default:
 the number of cores); as each finishes, this process alone copies its grades into the real
-gradebook, so serial and parallel runs record the same grades.
+gradebook, so serial and parallel runs record the same grades. With --scheduler, the jobs run on
+the workers of a Dask cluster instead (each worker machine: the course checked out and installed,
+and bubblewrap; see autograder/README.md), and come back to this process the same way; a job whose
+worker dies runs again on another one, and is merged once.
 
 Results go to DIR (default autograder/reports/): <ASSIGNMENT>-grades.csv (one row per student:
 score, max score, status, reason), <ASSIGNMENT>-grades.json (the same, with every graded cell)
@@ -28,6 +31,9 @@ A student's status is the most serious of what happened (the reason lists all of
   unreadable     the file is not a notebook (empty, malformed JSON): 0
   no notebook    the folder holds no notebook: 0
   not graded     nbgrader failed on it: 0, fix by hand and grade again
+  integrity      an answer used the course's own answers, patched or bypassed its checks, or is
+                 the reference's code renamed (integrity.py re-checks every passed test cell out
+                 of the learner's reach): the cells it gamed score 0 (--integrity report: kept)
   sandbox        the sandbox stopped something: memory, processes, output, a crash, or a
                  blocked read, write or connection; the cells before it keep their grades
   timed out      a cell (or the whole notebook) ran past its limit; the other cells are graded
@@ -43,27 +49,39 @@ Exit status: 0 all graded without problems; 3 graded, with problems (see the rep
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
+import ctypes
+import hashlib
 import importlib.util
 import json
 import os
+import platform
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import uuid
 import warnings
+from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import nbformat
+import psutil
+from tqdm import tqdm
 
 HERE = Path(__file__).resolve().parent          # autograder/
 ROOT = HERE.parent                              # the course root
 sys.path.insert(0, str(HERE))                   # sandbox.py and feedback.py, when imported
+import integrity  # noqa: E402
 import sandbox  # noqa: E402
 from collect import STUDENT_ID  # noqa: E402
 
@@ -74,10 +92,12 @@ COURSE_ID = "how-llms-actually-work"            # as in nbgrader_config.py
 NBGRADER_KEYS = ("grade", "solution", "locked", "points")
 
 EXIT_OK, EXIT_FATAL, EXIT_PROBLEMS = 0, 1, 3
+CONNECT_SECONDS = 30      # --scheduler: to reach the scheduler, and for a first worker to join
+TASK_RETRIES = 2          # --scheduler: a task that raised runs again (a worker's death is not this)
 
 # The status of a student: the most serious status among their problems, in this order.
-STATUSES = ("unreadable", "no notebook", "not graded", "sandbox", "timed out", "tampered",
-            "missing cells", "graded")
+STATUSES = ("unreadable", "no notebook", "not graded", "integrity", "sandbox", "timed out",
+            "tampered", "missing cells", "graded")
 KIND_STATUS = {
     "unreadable_notebook": "unreadable", "missing_notebook": "no notebook",
     "grading_failed": "not graded",
@@ -88,7 +108,9 @@ KIND_STATUS = {
     "deleted_grade_cell": "missing cells", "deleted_answer_cell": "missing cells",
     "deleted_locked_cell": "missing cells", "unknown_cell": "missing cells",
     "other_release": "missing cells",
-    "renamed_notebook": "graded",
+    "recheck_failed": "integrity", "course_internals": "integrity", "suspicious_code": "integrity",
+    "pasted_reference": "integrity",
+    "renamed_notebook": "graded", "integrity_unchecked": "graded",
 }
 
 
@@ -202,10 +224,12 @@ def nbgrader(args: list[str], env: dict | None = None) -> subprocess.CompletedPr
                           env=nbgrader_env(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
-def release_notebook(assignment: str, work: Path) -> nbformat.NotebookNode:
-    """Record the source in the gradebook; return the student version the learners received."""
+def release_notebook(assignment: str, work: Path, db: Path | None = None) -> nbformat.NotebookNode:
+    """Record the source in the gradebook (or in a new one at `db`); return the student version
+    the learners received."""
     proc = nbgrader(["generate_assignment", assignment, "--force",
-                     f"--CourseDirectory.release_directory={work}"])
+                     f"--CourseDirectory.release_directory={work}",
+                     *([f"--CourseDirectory.db_url=sqlite:///{db}"] if db else [])])
     released = work / assignment / f"{assignment}.ipynb"
     if proc.returncode != 0 or not released.is_file():
         raise GradingError(f"nbgrader generate_assignment {assignment} failed:\n{proc.stdout}")
@@ -312,66 +336,183 @@ class Limits:
 
 @dataclass
 class Grading:
-    """What every job of one grading run shares."""
+    """What every job of one grading run shares, on the machine that runs grade.py."""
     assignment: str
-    env: dict
+    env: dict                     # the run's settings (COURSE_FAST, timeouts, threads) for every job
     limits: Limits
     mode: str                     # "bwrap", "limits" or "off"
-    bwrap: str | None
-    hide: list[str]
-    scratch: Path                 # one folder per job inside; hidden from every sandbox
+    hide: list[str]               # this machine's folders no submission may see (jobs add their own)
+    scratch: Path                 # the jobs' gradebooks, as they come back; hidden from every sandbox
     template_db: Path             # the gradebook with the assignment recorded, copied per job
     logs: Path
+    integrity: str = "score"      # what an integrity finding does: "score" (0 for its cells) or "report"
 
 
 @dataclass
 class Job:
     student: str
-    index: int
-    db: Path | None = None
+    db: Path | None = None        # the job's gradebook, written here when it comes back
     returncode: int | None = None
     timed_out: bool = False
     events: dict = field(default_factory=dict)
     seconds: float = 0.0
     log: Path | None = None
+    hidden: list[str] = field(default_factory=list)  # what the job's sandbox hid, on its machine
+    integrity: dict = field(default_factory=dict)
 
 
-def run_job(g: Grading, job: Job) -> Job:
-    """`nbgrader autograde` for one student, with a private gradebook and the kernel in a sandbox."""
+# What a job sends back besides the gradebook, notebook and log: plain data, the fields of its Job.
+JOB_DATA = ("returncode", "timed_out", "events", "seconds", "hidden", "integrity")
+
+# Linux: nbgrader asks for SIGKILL when the thread that started it ends, so neither it nor the
+# kernel it runs (which dies with nbgrader) outlives a killed grading process or Dask worker. The
+# starting thread waits for nbgrader, so only a death of the process sends the signal.
+_prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def jobs_folder() -> Path:
+    """This machine's folder for the jobs of this user, whichever process runs them: each sandbox
+    hides it whole, so no submission sees another's files, even from another worker process."""
+    folder = Path(tempfile.gettempdir()) / f"grade-jobs-{os.getuid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    info = folder.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():  # planted by someone else
+        raise GradingError(f"{folder} is not a folder of this user's: remove it and grade again")
+    # A job folder is named j<pid>-...: one whose process is gone (a killed Dask worker) is stale.
+    for stale in folder.iterdir():
+        if (m := re.fullmatch(r"j(\d+)-.+", stale.name)) and not psutil.pid_exists(int(m.group(1))):
+            with contextlib.suppress(OSError, ValueError):  # no sandbox file, or one cut short
+                if (cgroup := sandbox.Sandbox.load(stale / "sandbox.json").cgroup) is not None:
+                    cgroup.remove()
+            shutil.rmtree(stale, ignore_errors=True)
+    return folder
+
+
+def source_digest(source_path: Path) -> str:
+    """The sha256 of a source notebook: a worker grades only the grading machine's version."""
+    return hashlib.sha256(source_path.read_bytes()).hexdigest()
+
+
+_caches: dict[str, dict] = {}
+_caches_lock = threading.Lock()
+
+
+def machine_caches(source_path: Path, env: dict) -> dict:
+    """warm_caches, once per assignment in this process: the jobs on one machine share its caches."""
+    with _caches_lock:
+        if str(source_path) not in _caches:
+            _caches[str(source_path)] = warm_caches(source_path, env)
+        return _caches[str(source_path)]
+
+
+def job_result(student: str, **done) -> dict:
+    """What a job sends back: plain data, as it may come from another machine."""
+    return {"student": student, "returncode": None, "timed_out": False, "events": {},
+            "seconds": 0.0, "hidden": [], "integrity": {}, "gradebook": None, "notebook": None,
+            "log": "", **done}
+
+
+def grade_submission(student: str, notebook: bytes, gradebook: bytes, *, assignment: str,
+                     source_sha256: str, env: dict, limits: dict, mode: str,
+                     hide: list[str]) -> dict:
+    """One submission's job, on whichever machine runs it (a thread of grade.py, or a Dask worker):
+    `nbgrader autograde` in a private folder of this machine, against `gradebook` (the template),
+    with the kernel in a sandbox. Everything comes in and goes back as plain data (job_result);
+    paths are this machine's: its own checkout of the course, its caches, its folders to hide."""
     started = time.perf_counter()
-    work = g.scratch / f"j{job.index}"  # short: Unix socket paths are limited to 107 bytes
-    (work / "ipc").mkdir(parents=True)
-    job.db = work / "gradebook.db"
-    shutil.copyfile(g.template_db, job.db)
-    env = dict(g.env)
+    source_path = check_assignment(assignment)
+    if source_digest(source_path) != source_sha256:
+        raise GradingError(f"{platform.node()} has another version of {source_path.relative_to(ROOT)}"
+                           " than the grading machine: check out the same course version there")
+    limits = Limits(**limits)
+    env = {**os.environ, **env}
+    if mode != "off":
+        env.update(machine_caches(source_path, env))
+    # short: Unix socket paths are limited to 107 bytes
+    work = Path(tempfile.mkdtemp(prefix=f"j{os.getpid()}-", dir=jobs_folder()))
     cgroup = None
-    if g.mode != "off":
-        cgroup = sandbox.Cgroup.create(f"{g.scratch.name}-j{job.index}", g.limits.memory_bytes,
-                                       g.limits.max_processes)
-        box = sandbox.Sandbox(scratch=str(work), hide=g.hide, bwrap=g.bwrap, cgroup=cgroup,
-                              memory_bytes=g.limits.memory_bytes,
-                              max_processes=g.limits.max_processes,
-                              file_bytes=g.limits.file_bytes, output_bytes=g.limits.output_bytes)
-        box.save(work / "sandbox.json")
-        env[sandbox.ENV_VAR] = str(work / "sandbox.json")
-    job.log = g.logs / f"{job.student}.log"
-    cmd = [sys.executable, "-m", "nbgrader", "autograde", g.assignment, "--force",
-           f"--CourseDirectory.student_id={job.student}", f"--CourseDirectory.db_url=sqlite:///{job.db}",
-           "--log-level=INFO"]
-    with job.log.open("wb") as log:
-        proc = subprocess.Popen(cmd, cwd=HERE, env=nbgrader_env(env), stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        (work / "ipc").mkdir()
+        db = work / "gradebook.db"
+        db.write_bytes(gradebook)
+        submitted = work / "submitted" / student / assignment / f"{assignment}.ipynb"
+        submitted.parent.mkdir(parents=True)
+        submitted.write_bytes(notebook)
+        hidden = hidden_paths([*hide, work.parent])
+        if mode != "off":
+            bwrap = sandbox.bubblewrap() if mode == "bwrap" else None
+            if mode == "bwrap" and bwrap is None:
+                raise GradingError(f"bubblewrap is missing or cannot create namespaces on "
+                                   f"{platform.node()}: install it there (apt install bubblewrap)")
+            cgroup = sandbox.Cgroup.create(f"grade-{work.name}", limits.memory_bytes,
+                                           limits.max_processes)
+            box = sandbox.Sandbox(scratch=str(work), hide=hidden, bwrap=bwrap, cgroup=cgroup,
+                                  memory_bytes=limits.memory_bytes,
+                                  max_processes=limits.max_processes,
+                                  file_bytes=limits.file_bytes, output_bytes=limits.output_bytes)
+            box.save(work / "sandbox.json")
+            env[sandbox.ENV_VAR] = str(work / "sandbox.json")
+        # The course's configuration (this checkout's autograder/), with every path of the job in
+        # its own folder: nothing is written into the checkout.
+        cmd = [sys.executable, "-m", "nbgrader", "autograde", assignment, "--force",
+               f"--CourseDirectory.student_id={student}", f"--CourseDirectory.db_url=sqlite:///{db}",
+               f"--CourseDirectory.root={work}", "--CourseDirectory.submitted_directory=submitted",
+               "--CourseDirectory.autograded_directory=autograded",
+               f"--CourseDirectory.source_directory={ROOT / 'solutions'}", "--log-level=INFO"]
+        timed_out = False
+        with (work / "nbgrader.log").open("wb") as log:
+            proc = subprocess.Popen(cmd, cwd=HERE, env=nbgrader_env(env), stdout=log,
+                                    stderr=subprocess.STDOUT, start_new_session=True,
+                                    preexec_fn=_die_with_parent if _prctl else None)
+            try:
+                returncode = proc.wait(timeout=limits.submission_seconds)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+                os.killpg(proc.pid, signal.SIGKILL)
+                returncode = proc.wait()
+        graded = work / "autograded" / student / assignment / f"{assignment}.ipynb"
+        # While the sandbox (its settings, its cgroup) is still there: the integrity re-check.
+        checked = integrity.run(source_path, submitted, passed_cells(db, assignment, student),
+                                work / "integrity.json", work / "sandbox.json" if mode != "off" else None,
+                                env, limits.submission_seconds) if returncode == 0 else {}
+        return job_result(student, returncode=returncode, timed_out=timed_out, integrity=checked,
+                          events=cgroup.events() if cgroup else {},
+                          seconds=time.perf_counter() - started, hidden=hidden,
+                          gradebook=db.read_bytes(),
+                          notebook=graded.read_bytes() if graded.is_file() else None,
+                          log=(work / "nbgrader.log").read_text(encoding="utf-8", errors="replace"))
+    finally:
+        if cgroup is not None:
+            cgroup.remove()       # kills whatever the submission left running
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def passed_cells(db: Path, assignment: str, student: str) -> list[str]:
+    """The graded cells that earned points in a job's gradebook."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(f"sqlite:///{db}", COURSE_ID) as gb:
         try:
-            job.returncode = proc.wait(timeout=g.limits.submission_seconds)
-        except subprocess.TimeoutExpired:
-            job.timed_out = True
-            os.killpg(proc.pid, signal.SIGKILL)
-            job.returncode = proc.wait()
-    if cgroup is not None:
-        job.events = cgroup.events()
-        cgroup.remove()           # kills whatever the submission left running
-    job.seconds = time.perf_counter() - started
-    return job
+            done = gb.find_submission(assignment, student)
+        except MissingEntry:
+            return []
+        return [g.name for nb in done.notebooks for g in nb.grades if (g.auto_score or 0) > 0]
+
+
+def integrity_findings(st: Student, checked: dict) -> set[str]:
+    """Report the integrity re-check's findings as the student's problems; the cells they name."""
+    if checked.get("error"):
+        st.problem("integrity_unchecked", f"{checked['error']}: the scores are nbgrader's, unchecked")
+    flagged = set()
+    for finding in checked.get("findings", []):
+        st.problem(finding["kind"], finding["message"], finding["cell"])
+        flagged.update(finding["affects"])
+    return flagged
 
 
 def merge_grades(source_db: Path, assignment: str, student: str) -> bool:
@@ -415,20 +556,119 @@ def merge_grades(source_db: Path, assignment: str, student: str) -> bool:
     return True
 
 
-def autograde(g: Grading, students: list[Student], workers: int) -> dict[str, Job]:
-    """Run the jobs, `workers` at a time; merge each into the gradebook as it finishes."""
-    todo = [st for st in students if st.notebook]
-    print(f"autograding {len(todo)} submission(s) of {g.assignment} with {workers} worker(s), "
-          f"sandbox: {g.mode} (logs: {g.logs})", flush=True)
-    jobs: dict[str, Job] = {}
+def provisional_status(st: Student, job: Job) -> str:
+    """The status known when a student's job is merged (for the progress bar): what the precheck
+    found and how the job ended; collect_scores adds what the graded notebook shows."""
+    found = {KIND_STATUS[p["kind"]] for p in st.problems}
+    if job.timed_out:
+        found.add("timed out")
+    elif job.returncode:
+        found.add("not graded")
+    if any(job.events.values()):
+        found.add("sandbox")
+    return next((s for s in STATUSES if s in found), "graded")
+
+
+def receive(g: Grading, result: dict) -> Job:
+    """Put a job's results where grading on one machine always had them (the autograded notebook,
+    the log) and merge its grades into the gradebook."""
+    a, student = g.assignment, result["student"]
+    job = Job(student, **{k: result[k] for k in JOB_DATA})
+    job.log = g.logs / f"{student}.log"
+    job.log.write_text(result["log"], encoding="utf-8")
+    graded = AUTOGRADED / student / a
+    shutil.rmtree(graded, ignore_errors=True)   # as nbgrader --force: nothing left from before
+    if result["notebook"] is not None:
+        graded.mkdir(parents=True)
+        (graded / f"{a}.ipynb").write_bytes(result["notebook"])
+    merged = False
+    if result["gradebook"] is not None:
+        job.db = g.scratch / f"{student}.db"
+        job.db.write_bytes(result["gradebook"])
+        merged = merge_grades(job.db, a, student)
+    job.returncode = job.returncode if merged else (job.returncode or 1)
+    return job
+
+
+def on_threads(calls: list[tuple], shared: dict, workers: int) -> Iterator[dict]:
+    """The jobs' results, `workers` jobs at a time in threads of this process."""
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(run_job, g, Job(st.student, i)) for i, st in enumerate(todo)]
-        for done, future in enumerate(as_completed(futures), 1):
-            job = future.result()
-            merged = merge_grades(job.db, g.assignment, job.student)
+        futures = [pool.submit(grade_submission, *args, **shared) for args in calls]
+        for future in as_completed(futures):
+            yield future.result()
+
+
+def dask_client(scheduler: str):
+    """A client of the Dask scheduler at `scheduler` with at least one worker, or a clear error."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise GradingError("--scheduler needs Dask's distributed package: pip install -e "
+                           "'.[cluster]' (see autograder/README.md)") from None
+    try:
+        client = Client(scheduler, timeout=CONNECT_SECONDS)
+    except (OSError, ValueError) as exc:
+        raise GradingError(f"cannot reach the Dask scheduler at {scheduler} ({exc}): is `dask "
+                           "scheduler` running there, and its port open to this machine?") from None
+    try:
+        client.wait_for_workers(1, timeout=CONNECT_SECONDS)
+    except TimeoutError:
+        client.close()
+        raise GradingError(f"no Dask worker joined the scheduler at {scheduler} within "
+                           f"{CONNECT_SECONDS} s: start some (see autograder/README.md)") from None
+    return client
+
+
+def on_dask(client, calls: list[tuple], shared: dict) -> Iterator[dict]:
+    """The jobs' results, one Dask task per submission. The scheduler runs a task again on another
+    worker when its worker dies (up to distributed.scheduler.allowed-failures times); a task that
+    still fails is that student's failure, reported as such, not the whole run's."""
+    from distributed import as_completed as completed
+
+    run = uuid.uuid4().hex[:8]  # fresh keys: never an earlier run's result
+    futures = {client.submit(grade_submission, *args, **shared, key=f"grade-{args[0]}-{run}",
+                             retries=TASK_RETRIES): args[0]
+               for args in calls}
+    for future in completed(futures):
+        try:
+            yield future.result()
+        except Exception as exc:  # whatever the worker raised, or KilledWorker
+            yield job_result(futures[future], returncode=1, log="GradingError: the job failed on "
+                             f"the Dask cluster: {type(exc).__name__}: {exc}\n")
+
+
+def autograde(g: Grading, students: list[Student], workers: int,
+              scheduler: str | None = None) -> dict[str, Job]:
+    """Run the jobs, `workers` at a time here, or on the Dask cluster of `scheduler`; merge each
+    into the gradebook as it comes back, once per student."""
+    todo = {st.student: st for st in students if st.notebook}
+    a = g.assignment
+    template = g.template_db.read_bytes()
+    calls = [(s, (SUBMITTED / s / a / f"{a}.ipynb").read_bytes(), template) for s in todo]
+    shared = {"assignment": a, "source_sha256": source_digest(check_assignment(a)), "env": g.env,
+              "limits": asdict(g.limits), "mode": g.mode, "hide": g.hide}
+    jobs: dict[str, Job] = {}
+    counts: Counter = Counter()
+    with contextlib.ExitStack() as stack:
+        if scheduler:
+            client = stack.enter_context(dask_client(scheduler))
+            where = f"{len(client.nthreads())} Dask worker(s) at {scheduler}"
+            results = on_dask(client, calls, shared)
+        else:
+            where, results = f"{workers} worker(s)", on_threads(calls, shared, workers)
+        print(f"autograding {len(todo)} submission(s) of {a} with {where}, sandbox: {g.mode} "
+              f"(logs: {g.logs})", flush=True)
+        bar = stack.enter_context(tqdm(total=len(todo), desc=f"grading {a}", unit="submission"))
+        for result in results:
+            if result["student"] in jobs:  # a job's result is merged once, whatever happens
+                continue
+            job = receive(g, result)
             jobs[job.student] = job
-            job.returncode = job.returncode if merged else (job.returncode or 1)
-            print(f"  [{done}/{len(todo)}] {job.student} ({job.seconds:.0f} s)", flush=True)
+            counts[provisional_status(todo[job.student], job)] += 1
+            bar.set_postfix({s: counts[s] for s in STATUSES if counts[s]}, refresh=False)
+            with bar.external_write_mode():
+                print(f"  [{len(jobs)}/{len(todo)}] {job.student} ({job.seconds:.0f} s)", flush=True)
+            bar.update()
     return jobs
 
 
@@ -529,19 +769,26 @@ def collect_scores(g: Grading, students: list[Student], jobs: dict[str, Job]) ->
             graded_nb = AUTOGRADED / st.student / a / f"{a}.ipynb"
             nb = nbformat.read(graded_nb, as_version=4) if graded_nb.is_file() else None
             timed_out = set()
-            for kind, cell, message in findings(nb, job, g.hide, g.limits):
+            for kind, cell, message in findings(nb, job, job.hidden, g.limits):
                 st.problem(kind, message, cell)
                 if kind == "timeout":
                     timed_out.add(cell)
+            flagged = integrity_findings(st, job.integrity)
             for sub_nb in submission.notebooks:
                 for grade in sub_nb.grades:
                     if grade.name in st.missing_grade_cells and grade.auto_score is None:
                         grade.auto_score, grade.needs_manual_grade = 0.0, False
+                    score = grade.score
+                    gamed = grade.name in flagged and (grade.auto_score or 0) > 0
+                    if gamed and g.integrity == "score":
+                        # A manual score: the instructor can give the points back in formgrader.
+                        grade.manual_score, score = 0.0, 0.0
                     status = ("not graded" if failed
                               else "timeout" if grade.name in timed_out
+                              else "integrity" if gamed
                               else "passed" if grade.score >= grade.max_score
                               else "failed")
-                    st.cells[grade.name] = {"score": grade.score, "max_score": grade.max_score,
+                    st.cells[grade.name] = {"score": score, "max_score": grade.max_score,
                                             "status": status}
             gb.db.commit()
             st.score = sum(c["score"] for c in st.cells.values())
@@ -570,31 +817,32 @@ CACHES = {"smol": "from course_lib.models.smollm import load_smollm2; load_smoll
           "load_corpus": "from course_lib.data.pretraining import load_corpus; load_corpus()"}
 
 
-def warm_caches(source_path: Path, env: dict) -> None:
-    """Build the caches the notebook reads (SmolLM2's weights, TinyGPT's corpus) now, outside the
-    sandbox, where they can be written, and point the kernels at them: their view of the disk is
-    read-only, and their HOME is a private folder."""
+def warm_caches(source_path: Path, env: dict) -> dict:
+    """Build the caches the notebook reads (SmolLM2's weights, TinyGPT's corpus) on this machine
+    now, outside the sandbox, where they can be written; return the environment that points the
+    kernels at them: their view of the disk is read-only, and their HOME is a private folder."""
     text = source_path.read_text(encoding="utf-8")
     builds = [code for marker, code in CACHES.items() if marker in text]
     if not builds:
-        return
+        return {}
     code = "\n".join([*builds, "from course_lib.models.smollm import cache_dir", "print(cache_dir())"])
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise GradingError(f"could not build the course's caches before grading:\n{proc.stderr[-2000:]}")
-    env["COURSE_CACHE_DIR"] = proc.stdout.strip().splitlines()[-1]
+    return {"COURSE_CACHE_DIR": proc.stdout.strip().splitlines()[-1]}
 
 
-def hidden_paths(submissions: Path, out: Path, scratch: Path, extra: list[Path]) -> list[str]:
-    """What no submission may see: grading state, sources with solutions and hidden tests, the
-    repository history, the raw submissions, the reports, every job's files."""
+def hidden_paths(extra: list) -> list[str]:
+    """What no submission may see on this machine: grading state, sources with solutions and
+    hidden tests, the repository history (of this checkout, and of the course_lib the kernels
+    import), and `extra` where it exists here: the raw submissions, the reports, the jobs' files."""
     roots = {ROOT}
     # The repository the kernels import the course from, if another (found without importing it).
     spec = importlib.util.find_spec("course_lib")
     if spec is not None and spec.origin:
         roots.add(Path(spec.origin).resolve().parent.parent)
     paths = [r / sub for r in sorted(roots) for sub in ("autograder", "solutions", ".git")]
-    paths += [submissions, out, scratch, *extra]
+    paths += [Path(p) for p in extra]
     return sorted({str(p.resolve()) for p in paths if p.exists()})
 
 
@@ -608,6 +856,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="where the CSV, JSON and logs go (default: autograder/reports/)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="submissions graded at once (default: the number of cores)")
+    parser.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                        help="grade on the workers of this Dask scheduler instead of here "
+                             "(--workers is then unused; see autograder/README.md)")
     parser.add_argument("--timeout", type=int, help="seconds per cell (default 300, or "
                         "$COURSE_CELL_TIMEOUT)")
     parser.add_argument("--answer-timeout", type=int, help="seconds per answer cell (default: "
@@ -627,20 +878,27 @@ def main(argv: list[str] | None = None) -> int:
                              "refuse to grade without it; off: no sandbox (your own notebooks only)")
     parser.add_argument("--hide", type=Path, action="append", default=[],
                         help="another folder the submissions must not see (repeatable)")
+    parser.add_argument("--integrity", choices=("score", "report"), default="score",
+                        help="an integrity finding (an answer that used the course's answers or "
+                             "patched its checks, see autograder/README.md): score its cells 0 "
+                             "(default), or only report it")
     parser.add_argument("--feedback", action="store_true",
                         help="also write HTML feedback (no hidden tests) to autograder/feedback/")
     args = parser.parse_args(argv)
 
-    env = dict(os.environ, COURSE_FAST=os.environ.get("COURSE_FAST") or "1")
+    # The run's settings, for every job's environment on whichever machine it runs.
+    settings = {"COURSE_FAST": os.environ.get("COURSE_FAST") or "1"}
     if args.timeout:
-        env["COURSE_CELL_TIMEOUT"] = str(args.timeout)
+        settings["COURSE_CELL_TIMEOUT"] = str(args.timeout)
     if args.answer_timeout:
-        env["COURSE_ANSWER_TIMEOUT"] = str(args.answer_timeout)
+        settings["COURSE_ANSWER_TIMEOUT"] = str(args.answer_timeout)
     workers = max(1, args.workers)
-    # Parallel kernels share the cores: one BLAS thread each unless there are cores to spare.
-    threads = str(max(1, (os.cpu_count() or 1) // workers))
+    # Parallel kernels share the cores: one BLAS thread each unless there are cores to spare. A
+    # Dask worker grades one submission per thread, with a thread per core (README): one each.
+    threads = "1" if args.scheduler else str(max(1, (os.cpu_count() or 1) // workers))
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        env.setdefault(var, threads)
+        settings[var] = os.environ.get(var, threads)
+    env = {**os.environ, **settings}
     limits = Limits(args.memory, args.processes, args.file_size, args.output_limit,
                     args.submission_timeout)
     bwrap = sandbox.bubblewrap() if args.sandbox != "off" else None
@@ -668,15 +926,19 @@ def main(argv: list[str] | None = None) -> int:
         logs = out / f"{args.assignment}-logs"
         logs.mkdir(parents=True, exist_ok=True)
         template = scratch / "template.db"
-        shutil.copyfile(HERE / "gradebook.db", template)
-        g = Grading(args.assignment, env, limits, mode, bwrap,
-                    hidden_paths(args.submissions.resolve(), out, scratch, args.hide),
-                    scratch, template, logs)
+        if args.scheduler:  # sent with every task: this assignment alone, not the class's grades
+            with tempfile.TemporaryDirectory(prefix="grade-release-") as tmp:
+                release_notebook(args.assignment, Path(tmp), template)
+        else:
+            shutil.copyfile(HERE / "gradebook.db", template)
+        hide = [str(p.resolve()) for p in (args.submissions, out, scratch, *args.hide)]
+        g = Grading(args.assignment, settings, limits, mode, hide, scratch, template, logs,
+                    args.integrity)
         jobs = {}
         if any(st.notebook for st in students):
-            if mode != "off":
-                warm_caches(source_path, env)
-            jobs = autograde(g, students, workers)
+            if mode != "off" and not args.scheduler:
+                machine_caches(source_path, env)  # fails before any job starts (workers: their own)
+            jobs = autograde(g, students, workers, args.scheduler)
         collect_scores(g, students, jobs)
         csv_path, json_path = write_reports(args.assignment, students, out)
         if args.feedback:
@@ -705,4 +967,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run as the module `grade`, not as __main__, so that Dask sends workers its functions by name
+    # and each worker runs its own checkout's copy, with that machine's paths.
+    from grade import main as grade_main
+
+    sys.exit(grade_main())

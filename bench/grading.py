@@ -1,17 +1,21 @@
-"""Grading a class: wall time of autograder/grade.py with one worker and with several.
+"""Grading a class: wall time of autograder/grade.py with one worker, with several, and on Dask.
 
-    python bench/grading.py                        # 30 on-ramp submissions, 1 worker then all cores
-    python bench/grading.py --submissions 60 --workers 1 2 4
+    python bench/grading.py                        # 30 on-ramp submissions: 1 worker, all cores,
+                                                   # then a local Dask cluster of 2 workers
+    python bench/grading.py --submissions 60 --workers 1 2 4 --dask-workers 4
 
 Builds a throwaway copy of the course (the repository's gradebook is never touched), writes N
 synthetic submissions of the on-ramp, cycling through four kinds (the solution, the untouched
 student notebook, and the solution with softmax_with_temperature or generate put back to the stub),
-grades them once per worker count, sandbox on, and prints wall time, seconds per submission and the
-speedup over one worker. It also checks that every run recorded the same scores and statuses.
+grades them once per worker count, then through a Dask scheduler and --dask-workers worker
+processes (one thread each) on 127.0.0.1 (grade.py --scheduler; the cluster's start is not timed;
+0 skips it), sandbox on, and prints wall time, seconds per submission and the speedup over the
+first run. It also checks that every run recorded the same scores and statuses.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import os
@@ -26,7 +30,7 @@ import nbformat
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO))
-from conftest import build_course  # noqa: E402  (the course copy the grading tests use)
+from conftest import build_course, dask_cluster  # noqa: E402  (as the grading tests use them)
 
 from course_lib.measure import machine_summary  # noqa: E402
 
@@ -51,10 +55,10 @@ def submissions(root: Path, folder: Path, count: int) -> None:
         nbformat.write(kinds[i % len(kinds)], folder / f"s{i:03d}" / f"{ASSIGNMENT}.ipynb")
 
 
-def grade(root: Path, folder: Path, workers: int, out: Path) -> tuple[float, dict]:
+def grade(root: Path, folder: Path, how: list[str], out: Path) -> tuple[float, dict]:
     started = time.perf_counter()
     proc = subprocess.run([sys.executable, str(root / "autograder" / "grade.py"), ASSIGNMENT,
-                           str(folder), "--workers", str(workers), "--out", str(out)],
+                           str(folder), *how, "--out", str(out)],
                           capture_output=True, text=True)
     seconds = time.perf_counter() - started
     if proc.returncode not in (0, 3):
@@ -67,24 +71,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--submissions", type=int, default=30)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, os.cpu_count() or 1])
+    parser.add_argument("--dask-workers", type=int, default=2,
+                        help="worker processes of the local Dask cluster (0: no Dask run)")
     args = parser.parse_args()
     print(machine_summary("cpu"))  # grading runs on the CPU (COURSE_DEVICE=cpu)
     with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
         tmp = Path(tmp)
         results, base = {}, None
-        for workers in args.workers:
-            root = build_course(tmp / f"course-{workers}", [ASSIGNMENT], synthetic=False)
-            folder = tmp / f"submissions-{workers}"
+        runs = [(f"{workers} worker(s)", ["--workers", str(workers)]) for workers in args.workers]
+        if args.dask_workers:
+            runs.append((f"Dask, {args.dask_workers} worker(s)", None))  # None: --scheduler
+        for i, (label, how) in enumerate(runs):
+            root = build_course(tmp / f"course-{i}", [ASSIGNMENT], synthetic=False)
+            folder = tmp / f"submissions-{i}"
             submissions(root, folder, args.submissions)
-            seconds, graded = grade(root, folder, workers, tmp / f"reports-{workers}")
-            results[workers] = graded
+            with (dask_cluster(root, args.dask_workers, tmp / "dask-logs") if how is None
+                  else contextlib.nullcontext()) as address:
+                seconds, graded = grade(root, folder, how or ["--scheduler", address],
+                                        tmp / f"reports-{i}")
+            results[label] = graded
             base = base or seconds
-            print(f"{args.submissions} submissions, {workers} worker(s): {seconds:6.1f} s, "
+            print(f"{args.submissions} submissions, {label}: {seconds:6.1f} s, "
                   f"{seconds / args.submissions:5.2f} s per submission, speedup {base / seconds:4.2f}x",
                   flush=True)
         first = next(iter(results.values()))
         same = all(r == first for r in results.values())
-        print(f"scores and statuses identical across worker counts: {'yes' if same else 'NO'}")
+        print(f"scores and statuses identical across all runs: {'yes' if same else 'NO'}")
         if not same:
             sys.exit(1)
 

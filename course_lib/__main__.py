@@ -1,4 +1,7 @@
-"""`python -m course_lib doctor`: is this machine ready for the course, and how to fix what is not."""
+"""`python -m course_lib doctor`: is this machine ready for the course, and how to fix what is not.
+
+`python -m course_lib validate NOTEBOOK [...]`: would a notebook lose points (course_lib/validate.py).
+"""
 from __future__ import annotations
 
 import platform
@@ -44,7 +47,12 @@ def doctor() -> int:
 def main(argv: list[str]) -> int:
     if argv[1:] == ["doctor"]:
         return doctor()
-    print("usage: python -m course_lib doctor")
+    if argv[1:2] == ["validate"]:
+        from course_lib.validate import main as validate
+
+        return validate(argv[2:])
+    print("usage: python -m course_lib doctor\n"
+          "       python -m course_lib validate NOTEBOOK [NOTEBOOK ...] [--json] [--timeout S]")
     return 2
 
 

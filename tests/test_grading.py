@@ -17,10 +17,19 @@ assignment is graded in ONE run of grade.py (two workers), its cases submitted a
                    total, tampered
     unimplemented  solution with the first exercise put back to the stub -> that exercise's tests
                    (and those of any exercise built on it) fail, the rest pass, the run completes
+and, on 00_onramp only, submissions that game the checks (each must be flagged by the integrity
+re-check, status "integrity", and lose the points it gamed; the honest students are unaffected):
+    cheat_reference   softmax_with_temperature returns the course's reference answer
+    cheat_alias       the same through importlib and getattr, the names built from strings
+    cheat_patch       the first answer cell replaces every check_* in course_lib.checks with a no-op;
+                      the functions return their input unchanged and an empty list
+    cheat_modules     the same through a fake course_lib.checks in sys.modules
+    cheat_pasted      softmax_with_temperature is the reference's source with its names changed
 and, on the synthetic assignment only (no execution, or seconds):
     empty, broken  an empty file, malformed JSON                -> 0, unreadable
     older          solution from "another release": a test cell under an old id, one deleted
                                                                 -> graded against this release
+    cheat_equal    add returns an object equal to everything    -> add's tests flagged, 0
 """
 from __future__ import annotations
 
@@ -106,12 +115,64 @@ def tamper_cases(assignment: str, solution, untouched) -> dict:
             "_inflated_cell": nbg(inflated)["grade_id"], "_stub_cell": stub_id}
 
 
+SOFTMAX = "def softmax_with_temperature(logits, temperature):\n"
+GENERATE = "def generate(next_token_fn, prompt_ids, max_new_tokens, temperature=0.0, eos_id=None):\n"
+WRONG = {"softmax_with_temperature": SOFTMAX + "    return logits\n", "generate": GENERATE + "    return []\n"}
+CHEATS = {
+    "cheat_reference": {"softmax_with_temperature": SOFTMAX + "    from course_lib import reference\n"
+                        "    return reference.softmax_with_temperature(logits, temperature)\n"},
+    "cheat_alias": {"softmax_with_temperature": SOFTMAX + "    import importlib\n"
+                    "    ref = importlib.import_module('course_lib.' + 'refer' + 'ence')\n"
+                    "    return getattr(ref, 'softmax_with_' + 'temperature')(logits, temperature)\n"},
+    "cheat_patch": {"strawberry_prediction": "import course_lib.checks as c\nfor n in dir(c):\n"
+                    "    if n.startswith('check_'):\n        setattr(c, n, lambda *a, **k: None)\n"
+                    "strawberry_token_count = 7\n", **WRONG},
+    "cheat_modules": {"strawberry_prediction": "import sys, types\n"
+                      "fake = types.ModuleType('course_lib.checks')\n"
+                      "fake.__getattr__ = lambda name: (lambda *a, **k: None)\n"
+                      "sys.modules['course_lib.checks'] = fake\nstrawberry_token_count = 7\n", **WRONG},
+}
+# What each cheat must be flagged as (a finding's kind and words of its reason), and the cells
+# that must lose their points.
+SOFTMAX_CELLS = {"softmax_with_temperature_tests", "softmax_with_temperature_hidden_tests"}
+CHEAT_FLAGS = {
+    "cheat_reference": ("recheck_failed", "course_lib.reference", SOFTMAX_CELLS),
+    "cheat_alias": ("recheck_failed", "course_lib.reference", SOFTMAX_CELLS),
+    "cheat_patch": ("course_internals", "imports course_lib.checks", None),  # None: every cell
+    "cheat_modules": ("suspicious_code", "modules", None),
+    "cheat_pasted": ("pasted_reference", "course_lib.reference.onramp.softmax_with_temperature",
+                     SOFTMAX_CELLS),
+}
+
+
+def cheat_cases(solution) -> dict:
+    import inspect
+
+    from course_lib.reference import onramp
+
+    cases = {}
+    for name, answers in CHEATS.items():
+        nb = copy.deepcopy(solution)
+        for grade_id, source in answers.items():
+            by_id(nb, grade_id).source = source
+        cases[name] = nb
+    pasted = copy.deepcopy(solution)
+    renamed = inspect.getsource(onramp.softmax_with_temperature).replace("logits", "scores")
+    by_id(pasted, "softmax_with_temperature").source = renamed.replace("temperature", "heat").replace(
+        "softmax_with_heat", "softmax_with_temperature")
+    cases["cheat_pasted"] = pasted
+    return cases
+
+
 def synthetic_only_cases(solution) -> dict:
     older = copy.deepcopy(solution)
     renamed = by_id(older, "double_hidden_tests")
     renamed.metadata["nbgrader"]["grade_id"] = renamed.id = "double_hidden_tests_v0"
     older.cells.remove(by_id(older, "predict_check"))
-    return {"older": older, "empty": "", "broken": '{"cells": [ {"cell_type": "code"'}
+    equal = copy.deepcopy(solution)
+    by_id(equal, "add_answer").source = ("class Anything:\n    def __eq__(self, other):\n        return True\n"
+                                         "\n\ndef add(a, b):\n    return Anything()")
+    return {"older": older, "empty": "", "broken": '{"cells": [ {"cell_type": "code"', "cheat_equal": equal}
 
 
 # The exercise left as the stub, and the tests that then fail: its own, and those of any exercise
@@ -172,6 +233,8 @@ def batch(request, course_factory) -> Batch:
         extra = tamper_cases(assignment, solution, cases["untouched"])
         facts = {k: extra.pop(k) for k in list(extra) if k.startswith("_")}
         cases.update(extra)
+    if assignment == "00_onramp":
+        cases.update(cheat_cases(solution))
     if not real:
         cases.update(synthetic_only_cases(solution))
     submissions = write_submissions(root.parent / "submissions", assignment, cases)
@@ -299,6 +362,46 @@ def test_unimplemented_exercise_fails_its_tests_and_the_rest_is_graded(batch):
     assert s["problems"] == [] and s["status"] == "graded"
     cells = batch.autograded("unimplemented").cells
     assert [c for c in cells if c.cell_type == "code"][-1].execution_count is not None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cheat", sorted(CHEAT_FLAGS))
+def test_gaming_the_checks_is_flagged_and_scores_nothing_for_it(batch, cheat):
+    if batch.assignment != "00_onramp":
+        pytest.skip("the cheats target the on-ramp's checks")
+    s, (kind, words, lost) = batch.students[cheat], CHEAT_FLAGS[cheat]
+    assert s["status"] == "integrity", s["problems"]
+    flagged = [p for p in s["problems"] if p["kind"] == kind]
+    assert flagged and any(words in p["message"] for p in flagged), s["problems"]
+    lost = lost or set(s["cells"])
+    assert {k for k, v in s["cells"].items() if v["score"] == 0} >= lost
+    assert all(s["cells"][k]["status"] == "integrity" for k in lost)
+    expected = batch.max_score - sum(float(nbg(by_id(batch.solution, k))["points"]) for k in lost)
+    assert s["score"] <= expected
+    assert f"PROBLEM {cheat}:" in batch.proc.stderr
+
+
+@pytest.mark.slow
+def test_an_answer_equal_to_everything_is_flagged(batch):
+    synthetic_only(batch)
+    s = batch.students["cheat_equal"]
+    assert s["status"] == "integrity"
+    assert {k for k, v in s["cells"].items() if v["score"] == 0} == {"add_visible_tests", "add_hidden_tests"}
+    assert any("cannot read back" in p["message"] for p in s["problems"] if p["kind"] == "recheck_failed")
+
+
+@pytest.mark.slow
+def test_integrity_report_mode_keeps_the_scores(batch, course_factory):
+    synthetic_only(batch)
+    root = course_factory("grade-report-mode")
+    student_notebook(root, SYNTHETIC)
+    subs = write_submissions(root.parent / "subs-report", SYNTHETIC,
+                             {"cheat_equal": nbformat.read(batch.submissions / "cheat_equal" /
+                                                           f"{SYNTHETIC}.ipynb", 4)})
+    proc, students = run_grade(root, SYNTHETIC, subs, "--integrity", "report",
+                               out=root.parent / "reports-report-mode")
+    s = students["cheat_equal"]
+    assert s["status"] == "integrity" and s["score"] == s["max_score"]
 
 
 @pytest.mark.slow

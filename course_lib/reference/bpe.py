@@ -13,9 +13,7 @@ from typing import Iterable
 
 import regex
 
-# GPT-2's pre-tokenizer: English contractions, then an optional space followed by letters, digits or
-# other symbols, then whitespace (leaving the last space of a run to start the next word).
-GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+from course_lib.data import GPT2_PATTERN
 
 
 def get_pair_counts(ids: list) -> dict[tuple, int]:
