@@ -31,11 +31,11 @@ A student's status is the most serious of what happened (the reason lists all of
   unreadable     the file is not a notebook (empty, malformed JSON): 0
   no notebook    the folder holds no notebook: 0
   not graded     nbgrader failed on it: 0, fix by hand and grade again
+  sandbox        the sandbox stopped something: memory, processes, output, a crash, or a
+                 blocked read, write or connection; the cells before it keep their grades
   integrity      an answer used the course's own answers, patched or bypassed its checks, or is
                  the reference's code renamed (integrity.py re-checks every passed test cell out
                  of the learner's reach): the cells it gamed score 0 (--integrity report: kept)
-  sandbox        the sandbox stopped something: memory, processes, output, a crash, or a
-                 blocked read, write or connection; the cells before it keep their grades
   timed out      a cell (or the whole notebook) ran past its limit; the other cells are graded
   tampered       test cells or nbgrader metadata (points, ids, flags) were edited: graded with
                  the release's own cells and metadata, as if untouched
@@ -96,7 +96,7 @@ CONNECT_SECONDS = 30      # --scheduler: to reach the scheduler, and for a first
 TASK_RETRIES = 2          # --scheduler: a task that raised runs again (a worker's death is not this)
 
 # The status of a student: the most serious status among their problems, in this order.
-STATUSES = ("unreadable", "no notebook", "not graded", "integrity", "sandbox", "timed out",
+STATUSES = ("unreadable", "no notebook", "not graded", "sandbox", "integrity", "timed out",
             "tampered", "missing cells", "graded")
 KIND_STATUS = {
     "unreadable_notebook": "unreadable", "missing_notebook": "no notebook",
@@ -108,8 +108,8 @@ KIND_STATUS = {
     "deleted_grade_cell": "missing cells", "deleted_answer_cell": "missing cells",
     "deleted_locked_cell": "missing cells", "unknown_cell": "missing cells",
     "other_release": "missing cells",
-    "recheck_failed": "integrity", "course_internals": "integrity", "suspicious_code": "integrity",
-    "pasted_reference": "integrity",
+    "recheck_failed": "integrity", "recheck_stopped": "integrity", "course_internals": "integrity",
+    "suspicious_code": "integrity", "pasted_reference": "integrity",
     "renamed_notebook": "graded", "integrity_unchecked": "graded",
 }
 
@@ -477,9 +477,9 @@ def grade_submission(student: str, notebook: bytes, gradebook: bytes, *, assignm
                 returncode = proc.wait()
         graded = work / "autograded" / student / assignment / f"{assignment}.ipynb"
         # While the sandbox (its settings, its cgroup) is still there: the integrity re-check.
-        checked = integrity.run(source_path, submitted, passed_cells(db, assignment, student),
-                                work / "integrity.json", work / "sandbox.json" if mode != "off" else None,
-                                env, limits.submission_seconds) if returncode == 0 else {}
+        checked = integrity.run(source_path, submitted, passed_cells(db, assignment, student), work,
+                                integrity.learner_command(box if mode != "off" else None), env,
+                                limits.submission_seconds) if returncode == 0 else {}
         return job_result(student, returncode=returncode, timed_out=timed_out, integrity=checked,
                           events=cgroup.events() if cgroup else {},
                           seconds=time.perf_counter() - started, hidden=hidden,
@@ -508,8 +508,13 @@ def integrity_findings(st: Student, checked: dict) -> set[str]:
     """Report the integrity re-check's findings as the student's problems; the cells they name."""
     if checked.get("error"):
         st.problem("integrity_unchecked", f"{checked['error']}: the scores are nbgrader's, unchecked")
+    crashed = any(KIND_STATUS[p["kind"]] == "sandbox" for p in st.problems)
     flagged = set()
     for finding in checked.get("findings", []):
+        if finding["kind"] == "recheck_stopped" and crashed:  # it stopped as the kernel did
+            st.problem("integrity_unchecked", f"cell {finding['cell']} was not re-checked: the answers "
+                       "stopped the re-check as they stopped the notebook", finding["cell"])
+            continue
         st.problem(finding["kind"], finding["message"], finding["cell"])
         flagged.update(finding["affects"])
     return flagged

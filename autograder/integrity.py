@@ -26,13 +26,15 @@ Each finding names the graded cells it affects; grade.py reports it (status "int
 default, scores those cells 0. The course's own fallback, learner_or_reference, lives in locked
 cells, which are not re-run here, so it is never a finding.
 
-    python autograder/integrity.py SOURCE SUBMISSION --passed ID [ID ...] [--sandbox JSON] --out JSON
+    python autograder/integrity.py SOURCE SUBMISSION --passed ID [ID ...] [--learner-command JSON] --out JSON
 """
 from __future__ import annotations
 
 import argparse
 import ast
 import builtins
+import dataclasses
+import importlib.util
 import io
 import json
 import os
@@ -42,14 +44,35 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 HERE = Path(__file__).resolve().parent
-# Names an answer cell never needs, each a way to reach or rebind the course's answers and checks.
-SUSPICIOUS = {"exec", "eval", "compile", "__import__", "importlib", "globals", "setattr", "delattr",
-              "__builtins__", "builtins", "modules", "meta_path", "path_hooks", "settrace",
-              "setprofile", "ctypes", "gc", "reference", "checks", "learner_or_reference"}
+# What an answer cell never needs, each a way to reach or rebind the course's answers and checks:
+# these builtins (called by name), these attributes of sys, and these modules.
+SUSPICIOUS_NAMES = {"exec", "eval", "compile", "__import__", "globals", "setattr", "delattr",
+                    "__builtins__", "learner_or_reference"}
+SUSPICIOUS_SYS = {"modules", "meta_path", "path_hooks", "settrace", "setprofile"}
+SUSPICIOUS_MODULES = ("importlib", "builtins", "ctypes", "gc")
 # Objects a test cell may name that are the notebook's, built here by the course's own code.
 PROVIDERS = {"smol": "from course_lib.models.smollm import load_smollm2\nsmol = load_smollm2(progress=False)"}
+
+
+def course_package() -> Path:
+    """course_lib's folder, found without importing it (that would load torch)."""
+    return Path(importlib.util.find_spec("course_lib").origin).parent
+
+
+def read_notebook(path: Path):
+    """A notebook's cells as read from its JSON: nbformat's import alone takes a second, paid per
+    submission. Each cell is a dict that also answers cell.source, cell.cell_type."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    cells = [Cell(c, source="".join(c.get("source", "")) if isinstance(c.get("source"), list)
+                  else c.get("source", "")) for c in data.get("cells", [])]
+    return SimpleNamespace(cells=cells)
+
+
+class Cell(dict):
+    __getattr__ = dict.__getitem__
 
 
 def codec():
@@ -106,17 +129,20 @@ def free_names(tree: ast.Module) -> set[str]:
 
 
 def suspicious_uses(tree: ast.Module) -> list[str]:
-    """What in an answer's code reaches the course's internals or rebinds shared state."""
+    """What in an answer's code reaches the course's internals or rebinds shared state. Attribute
+    names alone say nothing (re.compile, model.modules()): only sys.X and course_lib.X count."""
     found = []
     for node in ast.walk(tree):
-        name = (node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute)
-                else None)
-        if name in SUSPICIOUS:
-            found.append(name)
+        if isinstance(node, ast.Name) and node.id in SUSPICIOUS_NAMES:
+            found.append(node.id)
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and (
+                (node.value.id == "sys" and node.attr in SUSPICIOUS_SYS)
+                or (node.value.id == "course_lib" and node.attr in ("reference", "checks"))):
+            found.append(f"{node.value.id}.{node.attr}")
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             modules = [a.name for a in node.names] if isinstance(node, ast.Import) else \
                 [node.module or ""] + [f"{node.module}.{a.name}" for a in node.names]
-            found += [m for m in modules if m.split(".")[0] in ("importlib", "builtins", "ctypes", "gc")
+            found += [m for m in modules if m.split(".")[0] in SUSPICIOUS_MODULES
                       or m.startswith(("course_lib.reference", "course_lib.checks"))]
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and "course_lib" in node.value:
             found.append(repr(node.value))
@@ -175,10 +201,8 @@ def fingerprint(fn: ast.FunctionDef) -> str:
 
 def reference_fingerprints() -> dict[str, str]:
     """fingerprint -> 'module.function' for every function of the course's reference answers."""
-    import course_lib.reference as reference
-
     found = {}
-    for path in sorted(Path(reference.__file__).parent.glob("*.py")):
+    for path in sorted((course_package() / "reference").glob("*.py")):
         tree = parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             # A short function is written the same way by many honest learners: only long ones count.
@@ -190,20 +214,22 @@ def reference_fingerprints() -> dict[str, str]:
 # --------------------------------------------------------------------------------------------
 # the learner's side, in the sandbox
 # --------------------------------------------------------------------------------------------
+def learner_command(box=None) -> list[str]:
+    """How to start the learner's side: as `python -c` (autograder/ is hidden in the sandbox), in
+    a copy of the job's sandbox (sandbox.Sandbox) that also hides the course's answers and checks."""
+    command = [sys.executable, "-c", (HERE / "learner_side.py").read_text(encoding="utf-8")]
+    if box is None:
+        return command
+    package = course_package()
+    box = dataclasses.replace(box, hide=[*box.hide, str(package / "reference"), str(package / "checks")])
+    return box.wrap(command)
+
+
 class LearnerSide:
     """learner_side.py in a subprocess (in the sandbox when there is one), and its protocol."""
 
-    def __init__(self, sandbox_json: str | None, env: dict):
-        cmd = [sys.executable, "-c", (HERE / "learner_side.py").read_text(encoding="utf-8")]
-        if sandbox_json:
-            import course_lib
-            import sandbox
-
-            box = sandbox.Sandbox.load(sandbox_json)
-            package = Path(course_lib.__file__).parent
-            box.hide = [*box.hide, str(package / "reference"), str(package / "checks")]
-            cmd = box.wrap(cmd)
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    def __init__(self, command: list[str], env: dict):
+        self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, env=env)
         self.callbacks: list = []
 
@@ -479,12 +505,12 @@ class Recheck:
                     self.find("pasted_reference", grade_id, f"answer {grade_id}: {node.name} is the "
                               f"course's {references[fingerprint(node)]} with its names changed", affects)
 
-    def run(self, sandbox_json: str | None, env: dict) -> None:
+    def run(self, command: list[str], env: dict) -> None:
         self.read_code()
         todo = [g for g in self.grade_ids if g in self.passed]
         if not todo:
             return
-        side = LearnerSide(sandbox_json, env)
+        side = LearnerSide(command, env)
         started = False  # has the learner's code run yet?
         try:
             side.request({"kind": "prelude",
@@ -512,8 +538,8 @@ class Recheck:
                     continue
                 self.cells[grade_id] = {"outcome": "failed" if started else "not rechecked",
                                         "message": str(exc)}
-                if started:
-                    self.find("recheck_failed", grade_id, f"cell {grade_id} passed in the notebook, "
+                if started:  # grade.py drops it where the notebook's own kernel died as well
+                    self.find("recheck_stopped", grade_id, f"cell {grade_id} passed in the notebook, "
                               f"but the answers stopped its re-check: {exc}", [grade_id])
         finally:
             side.close()
@@ -574,14 +600,15 @@ class Recheck:
                               "checks, sys.modules and builtins alone", affects)
 
 
-def run(source: Path, submission: Path, passed: list[str], out: Path, sandbox_json: Path | None,
-        env: dict, timeout: float) -> dict:
-    """Re-check one submission in a subprocess (this file as a script); its result, as JSON data.
-    A failure of the re-check itself is reported, never taken for a finding."""
+def run(source: Path, submission: Path, passed: list[str], work: Path, command: list[str], env: dict,
+        timeout: float) -> dict:
+    """Re-check one submission in a subprocess (this file as a script), its learner's side started
+    with `command` (learner_command); the result, as JSON data. A failure of the re-check itself
+    is reported, never taken for a finding."""
+    out, started_with = work / "integrity.json", work / "learner-command.json"
+    started_with.write_text(json.dumps(command), encoding="utf-8")
     cmd = [sys.executable, str(Path(__file__).resolve()), str(source), str(submission), "--out", str(out),
-           "--passed", *passed]
-    if sandbox_json is not None:
-        cmd += ["--sandbox", str(sandbox_json)]
+           "--learner-command", str(started_with), "--passed", *passed]
     started = time.perf_counter()
     try:
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
@@ -596,20 +623,21 @@ def run(source: Path, submission: Path, passed: list[str], out: Path, sandbox_js
 
 
 def main(argv: list[str] | None = None) -> int:
-    import nbformat
-
     parser = argparse.ArgumentParser(description="Re-check one graded submission (see the docstring).")
     parser.add_argument("source", type=Path, help="the instructor's source notebook")
     parser.add_argument("submission", type=Path, help="the submitted notebook, as graded")
     parser.add_argument("--passed", nargs="*", default=[], help="graded cells it passed in the notebook")
-    parser.add_argument("--sandbox", help="the job's sandbox.json (grade.py writes it)")
+    parser.add_argument("--learner-command", type=Path,
+                        help="a JSON list: how to start the learner's side (grade.py writes it, with "
+                             "the sandbox); default: a plain subprocess")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     cell = int(os.environ.get("COURSE_CELL_TIMEOUT") or 300)
     seconds = {"cell": cell, "answer": int(os.environ.get("COURSE_ANSWER_TIMEOUT") or cell)}
-    check = Recheck(nbformat.read(args.source, as_version=4), nbformat.read(args.submission, as_version=4),
-                    set(args.passed), seconds)
-    check.run(args.sandbox, dict(os.environ))
+    command = (json.loads(args.learner_command.read_text(encoding="utf-8")) if args.learner_command
+               else learner_command())
+    check = Recheck(read_notebook(args.source), read_notebook(args.submission), set(args.passed), seconds)
+    check.run(command, dict(os.environ))
     args.out.write_text(json.dumps({"findings": check.findings, "cells": check.cells}, indent=1),
                         encoding="utf-8")
     return 0

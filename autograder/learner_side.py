@@ -43,6 +43,13 @@ class Channel:
     def __init__(self, read_fd: int, write_fd: int):
         self.reader = os.fdopen(read_fd, "rb", buffering=0)
         self.writer = os.fdopen(write_fd, "wb", buffering=0)
+        # A process the learner's code forks must not answer in this one's name (a fork bomb's
+        # children would all read the grader's requests and write replies into the same pipe).
+        os.register_at_fork(after_in_child=self.disown)
+
+    def disown(self) -> None:
+        os.close(self.reader.fileno())
+        os.close(self.writer.fileno())
 
     def _read(self, n: int) -> bytes:
         chunks = []

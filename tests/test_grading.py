@@ -459,15 +459,21 @@ def test_serial_and_parallel_grading_agree(batch, course_factory):
     synthetic_only(batch)
     root = course_factory("grade-serial")
     student_notebook(root, SYNTHETIC)
-    proc, serial = run_grade(root, SYNTHETIC, batch.submissions, "--workers", "1",
+    # One of each outcome (graded, timed out with a deleted cell, tampered, integrity): the
+    # comparison of every case would double the batch's time.
+    some = {"solution", "untouched", "loop_delete", "tampered", "cheat_equal"}
+    subs = write_submissions(root.parent / "subs-serial", SYNTHETIC, {
+        st: nbformat.read(batch.submissions / st / f"{SYNTHETIC}.ipynb", 4) for st in sorted(some)})
+    proc, serial = run_grade(root, SYNTHETIC, subs, "--workers", "1",
                              "--answer-timeout", str(ANSWER_TIMEOUT[SYNTHETIC]),
                              out=root.parent / "reports-serial")
     assert proc.returncode == batch.proc.returncode
     comparable = lambda s: {k: s[k] for k in ("score", "max_score", "status", "cells")} | \
         {"problems": [(p["kind"], p["cell"]) for p in s["problems"]]}
     assert {k: comparable(v) for k, v in serial.items()} == \
-           {k: comparable(v) for k, v in batch.students.items()}
-    assert gradebook_scores(root) == gradebook_scores(batch.root)
+           {k: comparable(v) for k, v in batch.students.items() if k in some}
+    parallel = {k: v for k, v in gradebook_scores(batch.root).items() if k[0] in some}
+    assert gradebook_scores(root) == parallel
 
 
 def gradebook_scores(root: Path) -> dict:

@@ -73,11 +73,11 @@ def test_an_honest_answer_passes_the_recheck_unchanged(honest):
     ("weighted", "def weighted(x, w):\n    return (x * w).sum().detach()", "recheck_failed", "RuntimeError"),
     ("zero", "import builtins\nbuiltins.print = lambda *a, **k: None\n\ndef zero(t):\n    t.zero_()",
      "course_internals", "rebinds builtins.print"),
-    ("zero", "import builtins\nbuiltins.len = lambda *a: 0\n\ndef zero(t):\n    t.zero_()", "recheck_failed",
+    ("zero", "import builtins\nbuiltins.len = lambda *a: 0\n\ndef zero(t):\n    t.zero_()", "recheck_stopped",
      "stopped its re-check"),  # it breaks the learner's side itself
     ("apply", "class Anything:\n    def __eq__(self, other):\n        return True\n\n\ndef apply(f, x):\n"
               "    return Anything()", "recheck_failed", "cannot read back"),
-    ("draw", "def draw(generator):\n    import os\n    os._exit(0)", "recheck_failed", "stopped its re-check"),
+    ("draw", "def draw(generator):\n    import os\n    os._exit(0)", "recheck_stopped", "stopped its re-check"),
 ])
 def test_gaming_answers_are_found(tmp_path, name, answer, kind, words):
     answers = dict(copy.deepcopy(ANSWERS), **{name: answer})
