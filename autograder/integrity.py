@@ -333,6 +333,8 @@ def restore(value):
             return codec().unpack_tensor(value)
         return {k: restore(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
+        if not any(isinstance(v, (dict, list, tuple, set, frozenset)) for v in value):
+            return value  # plain numbers and strings (token ids, mostly): nothing to unpack
         return type(value)(restore(v) for v in value)
     return value
 

@@ -11,19 +11,19 @@ assignment is graded in ONE run of grade.py (two workers), its cases submitted a
     loop_delete    solution, `while True: pass` at the top of the last answer cell and the first
                    grade cell deleted (one execution for two faults) -> the loop is interrupted
                    and reported, the deleted cell is restored from the release and graded
-    tampered       solution with a test cell's nbgrader "grade" flag flipped -> graded with the
-                   release's metadata: full marks, tampered
-    points         solution with a test cell's points raised to 100 -> full marks out of the real
-                   total, tampered
+    tampered       solution with a test cell's nbgrader "grade" flag flipped and the last test
+                   cell's points raised to 100 (one execution for two faults) -> graded with the
+                   release's metadata: full marks out of the real total, tampered
     unimplemented  solution with the first exercise put back to the stub -> that exercise's tests
                    (and those of any exercise built on it) fail, the rest pass, the run completes
 and, on 00_onramp only, submissions that game the checks (each must be flagged by the integrity
 re-check, status "integrity", and lose the points it gamed; the honest students are unaffected):
-    cheat_reference   softmax_with_temperature returns the course's reference answer
-    cheat_alias       the same through importlib and getattr, the names built from strings
-    cheat_patch       the first answer cell replaces every check_* in course_lib.checks with a no-op;
-                      the functions return their input unchanged and an empty list
-    cheat_modules     the same through a fake course_lib.checks in sys.modules
+    cheat_reference   softmax_with_temperature returns the course's reference answer, and
+                      generate does the same through importlib and getattr, the names built
+                      from strings
+    cheat_patch       the first answer cell replaces every check_* in course_lib.checks with a no-op,
+                      the second puts a fake course_lib.checks in sys.modules (two tricks, each
+                      found on its own); the functions return their input unchanged and []
     cheat_pasted      softmax_with_temperature is the reference's source with its names changed
 and, on the synthetic assignment only (no execution, or seconds):
     empty, broken  an empty file, malformed JSON                -> 0, unreadable
@@ -97,10 +97,9 @@ def tamper_cases(assignment: str, solution, untouched) -> dict:
 
     tampered = copy.deepcopy(solution)
     victim = next(c for c in grade_cells(tampered) if nbg(c).get("locked"))
+    inflated = grade_cells(tampered)[-1]
+    assert victim is not inflated
     victim.metadata["nbgrader"]["grade"] = False
-
-    points = copy.deepcopy(solution)
-    inflated = grade_cells(points)[-1]
     inflated.metadata["nbgrader"]["points"] = 100
 
     # One exercise back to the stub the learner received; every other answer stays solved.
@@ -109,7 +108,7 @@ def tamper_cases(assignment: str, solution, untouched) -> dict:
     by_id(unimplemented, stub_id).source = by_id(untouched, stub_id).source
 
     return {"assert_true": assert_true, "loop_delete": loop_delete, "tampered": tampered,
-            "points": points, "unimplemented": unimplemented,
+            "unimplemented": unimplemented,
             "_loop_cell": nbg(answers[-1])["grade_id"], "_deleted_cell": nbg(first_grade)["grade_id"],
             "_deleted_points": nbg(first_grade)["points"], "_tampered_cell": nbg(victim)["grade_id"],
             "_inflated_cell": nbg(inflated)["grade_id"], "_stub_cell": stub_id}
@@ -120,28 +119,31 @@ GENERATE = "def generate(next_token_fn, prompt_ids, max_new_tokens, temperature=
 WRONG = {"softmax_with_temperature": SOFTMAX + "    return logits\n", "generate": GENERATE + "    return []\n"}
 CHEATS = {
     "cheat_reference": {"softmax_with_temperature": SOFTMAX + "    from course_lib import reference\n"
-                        "    return reference.softmax_with_temperature(logits, temperature)\n"},
-    "cheat_alias": {"softmax_with_temperature": SOFTMAX + "    import importlib\n"
-                    "    ref = importlib.import_module('course_lib.' + 'refer' + 'ence')\n"
-                    "    return getattr(ref, 'softmax_with_' + 'temperature')(logits, temperature)\n"},
+                        "    return reference.softmax_with_temperature(logits, temperature)\n",
+                        "generate": GENERATE + "    import importlib\n"
+                        "    ref = importlib.import_module('course_lib.' + 'refer' + 'ence')\n"
+                        "    return getattr(ref, 'gene' + 'rate')(next_token_fn, prompt_ids, max_new_tokens,\n"
+                        "                                         temperature, eos_id)\n"},
     "cheat_patch": {"strawberry_prediction": "import course_lib.checks as c\nfor n in dir(c):\n"
                     "    if n.startswith('check_'):\n        setattr(c, n, lambda *a, **k: None)\n"
-                    "strawberry_token_count = 7\n", **WRONG},
-    "cheat_modules": {"strawberry_prediction": "import sys, types\n"
-                      "fake = types.ModuleType('course_lib.checks')\n"
-                      "fake.__getattr__ = lambda name: (lambda *a, **k: None)\n"
-                      "sys.modules['course_lib.checks'] = fake\nstrawberry_token_count = 7\n", **WRONG},
+                    "strawberry_token_count = 7\n",
+                    "softmax_with_temperature": "import sys, types\n"
+                    "fake = types.ModuleType('course_lib.checks')\n"
+                    "fake.__getattr__ = lambda name: (lambda *a, **k: None)\n"
+                    "sys.modules['course_lib.checks'] = fake\n" + WRONG["softmax_with_temperature"],
+                    "generate": WRONG["generate"]},
 }
-# What each cheat must be flagged as (a finding's kind and words of its reason), and the cells
-# that must lose their points.
+# Each trick: the student who plays it, what it must be flagged as (a finding's kind and words of
+# its reason), and the cells that must lose their points (None: every cell).
 SOFTMAX_CELLS = {"softmax_with_temperature_tests", "softmax_with_temperature_hidden_tests"}
+GENERATE_CELLS = {"generate_tests", "generate_hidden_tests"}
 CHEAT_FLAGS = {
-    "cheat_reference": ("recheck_failed", "course_lib.reference", SOFTMAX_CELLS),
-    "cheat_alias": ("recheck_failed", "course_lib.reference", SOFTMAX_CELLS),
-    "cheat_patch": ("course_internals", "imports course_lib.checks", None),  # None: every cell
-    "cheat_modules": ("suspicious_code", "modules", None),
-    "cheat_pasted": ("pasted_reference", "course_lib.reference.onramp.softmax_with_temperature",
-                     SOFTMAX_CELLS),
+    "reference_called": ("cheat_reference", "recheck_failed", "course_lib.reference",
+                         SOFTMAX_CELLS | GENERATE_CELLS),
+    "checks_patched": ("cheat_patch", "course_internals", "imports course_lib.checks", None),
+    "checks_module_faked": ("cheat_patch", "suspicious_code", "modules", SOFTMAX_CELLS | GENERATE_CELLS),
+    "reference_pasted": ("cheat_pasted", "pasted_reference",
+                         "course_lib.reference.onramp.softmax_with_temperature", SOFTMAX_CELLS),
 }
 
 
@@ -336,19 +338,19 @@ def test_tampered_metadata_is_graded_with_the_release_metadata(batch):
     tamper_only(batch)
     s, victim = batch.students["tampered"], batch.facts["_tampered_cell"]
     assert s["score"] == s["max_score"] == batch.max_score
-    assert batch.kinds("tampered") == ["metadata_repaired"] and s["status"] == "tampered"
-    assert s["problems"][0]["cell"] == victim and "grade: True -> False" in s["problems"][0]["message"]
+    assert batch.kinds("tampered") == ["metadata_repaired"] * 2 and s["status"] == "tampered"
+    repaired = {p["cell"]: p["message"] for p in s["problems"]}
+    assert "grade: True -> False" in repaired[victim]
     assert "PROBLEM tampered: nbgrader metadata of cell" in batch.proc.stderr
 
 
 @pytest.mark.slow
 def test_edited_points_do_not_change_the_score(batch):
     tamper_only(batch)
-    s, cell = batch.students["points"], batch.facts["_inflated_cell"]
+    s, cell = batch.students["tampered"], batch.facts["_inflated_cell"]
     assert s["score"] == s["max_score"] == batch.max_score
     assert s["cells"][cell]["max_score"] == float(nbg(by_id(batch.solution, cell))["points"])
-    assert batch.kinds("points") == ["metadata_repaired"] and s["status"] == "tampered"
-    assert "-> 100" in s["problems"][0]["message"]
+    assert "-> 100" in {p["cell"]: p["message"] for p in s["problems"]}[cell]
 
 
 @pytest.mark.slow
@@ -369,7 +371,8 @@ def test_unimplemented_exercise_fails_its_tests_and_the_rest_is_graded(batch):
 def test_gaming_the_checks_is_flagged_and_scores_nothing_for_it(batch, cheat):
     if batch.assignment != "00_onramp":
         pytest.skip("the cheats target the on-ramp's checks")
-    s, (kind, words, lost) = batch.students[cheat], CHEAT_FLAGS[cheat]
+    student, kind, words, lost = CHEAT_FLAGS[cheat]
+    s = batch.students[student]
     assert s["status"] == "integrity", s["problems"]
     flagged = [p for p in s["problems"] if p["kind"] == kind]
     assert flagged and any(words in p["message"] for p in flagged), s["problems"]
@@ -378,7 +381,7 @@ def test_gaming_the_checks_is_flagged_and_scores_nothing_for_it(batch, cheat):
     assert all(s["cells"][k]["status"] == "integrity" for k in lost)
     expected = batch.max_score - sum(float(nbg(by_id(batch.solution, k))["points"]) for k in lost)
     assert s["score"] <= expected
-    assert f"PROBLEM {cheat}:" in batch.proc.stderr
+    assert f"PROBLEM {student}:" in batch.proc.stderr
 
 
 @pytest.mark.slow
@@ -461,7 +464,7 @@ def test_serial_and_parallel_grading_agree(batch, course_factory):
     student_notebook(root, SYNTHETIC)
     # One of each outcome (graded, timed out with a deleted cell, tampered, integrity): the
     # comparison of every case would double the batch's time.
-    some = {"solution", "untouched", "loop_delete", "tampered", "cheat_equal"}
+    some = {"solution", "loop_delete", "tampered", "cheat_equal"}
     subs = write_submissions(root.parent / "subs-serial", SYNTHETIC, {
         st: nbformat.read(batch.submissions / st / f"{SYNTHETIC}.ipynb", 4) for st in sorted(some)})
     proc, serial = run_grade(root, SYNTHETIC, subs, "--workers", "1",

@@ -157,7 +157,7 @@ class TinyGPT(nn.Module):
         new: list[int] = []
         for _ in range(max_new_tokens):
             window = torch.tensor([ids[-self.cfg.context:]], device=self.device)
-            token = pick_token(self(window)[0, -1], temperature, top_k, generator)
+            token = pick_token(self.features(window)[0, -1] @ self.embed.weight.T, temperature, top_k, generator)
             ids.append(token)
             new.append(token)
             if token == eos_id:
@@ -189,9 +189,12 @@ class TinyGPT(nn.Module):
             active = [i for i, d in enumerate(done) if not d]
             if not active:
                 break
-            logits = self(pad_right([rows[i] for i in active], eos_id, self.device))
-            last = torch.tensor([len(rows[i]) - 1 for i in active], device=logits.device)
-            logits = logits[torch.arange(len(active), device=logits.device), last].float()
+            features = self.features(pad_right([rows[i] for i in active], eos_id, self.device))
+            last = torch.tensor([len(rows[i]) - 1 for i in active], device=features.device)
+            # Only each row's last position is unembedded: the vocabulary-wide product at every
+            # position would be most of the work.
+            logits = (features[torch.arange(len(active), device=features.device), last]
+                      @ self.embed.weight.T).float()
             if temperature == 0:
                 picked = logits.argmax(-1).tolist()
             else:
