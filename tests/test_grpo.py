@@ -21,6 +21,26 @@ def held_out():
     return ar.sample_problems(300, "held_out", seed=1)
 
 
+def test_a_run_stopped_at_its_target_shows_a_full_bar(monkeypatch):
+    import io
+
+    from tqdm.std import tqdm
+
+    bars = []
+
+    class Recorded(tqdm):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, file=io.StringIO(), **kwargs)
+            bars.append(self)
+
+    monkeypatch.setattr(grpo, "tqdm", Recorded)
+    curve = grpo.pretrain_arithmetic(grpo.arithmetic_model(seed=0), 500, target_accuracy=0.0, check_every=5,
+                                     batch_size=4, seed=0)
+    (bar,) = bars
+    assert curve[-1][0] == 5 and bar.n == bar.total == 5  # tqdm.notebook paints a bar short of its total red
+    assert "reached 0%" in bar.desc
+
+
 def test_the_task_splits_problems_and_checks_answers_exactly():
     train, held = ar.all_problems("train"), ar.all_problems("held_out")
     assert len(train) + len(held) == (ar.MAX_OPERAND + 1) ** 2

@@ -56,6 +56,21 @@ def test_moving_the_baseline_flips_rollouts_between_reinforce_and_suppress():
         AdvantageExplorer(["a"], [1.0, 2.0], reference.grpo_advantages)
 
 
+def test_the_group_mean_survives_the_browser_snapping_the_slider():
+    # Scores that differ by less than 0.01 (SmolLM2's near misses at 17 x 24): a browser puts the
+    # slider at min + k * step and sends that value back.
+    rewards = [0.0299, 0.0202, 0.0299]
+    w = AdvantageExplorer(["a", "b", "c"], rewards, reference.grpo_advantages)
+    w.use_group_mean()
+    snapped = w.slider.min + round((w.baseline - w.slider.min) / w.slider.step) * w.slider.step
+    w.slider.value = snapped
+    group = [float(a) for a in reference.grpo_advantages(torch.tensor(rewards), 3)]
+    assert w.verdicts == ["reinforce" if a > 0 else "suppress" for a in group] == \
+           ["reinforce", "suppress", "reinforce"]
+    assert w.slider.min <= min(rewards) - 0.5 and w.slider.max >= max(rewards) + 0.5
+    assert f"baseline {sum(rewards) / 3:.4f}" in w.caption.value  # shown to the slider's precision
+
+
 def test_the_slider_says_when_grpo_advantages_is_not_written_yet():
     def grpo_advantages(rewards, group_size):
         raise NotImplementedError

@@ -95,6 +95,9 @@ def pretrain_arithmetic(model: TinyGPT, max_steps: int, *, target_accuracy: floa
             curve.append((step, accuracy(model, probe)))
             bar.set_postfix(accuracy=f"{curve[-1][1]:.0%}")
             if target_accuracy is not None and curve[-1][1] >= target_accuracy:
+                # Stopped at the target on purpose: a full bar, not a red one cut short.
+                bar.total = step
+                bar.set_description(f"learning arithmetic: reached {target_accuracy:.0%}")
                 break
     bar.close()
     return curve

@@ -17,6 +17,19 @@ import torch
 REINFORCE, SUPPRESS, NEUTRAL = "#2da44e", "#cf222e", "#8c959f"
 
 
+def slider_grid(rewards: Sequence[float]) -> tuple[float, float, float]:
+    """The baseline slider's min, max and step. A browser snaps the slider to min + k * step, so the
+    group's mean lies on that grid exactly, and the step is finer than the smallest gap between
+    the rewards and the mean: snapping never turns a reinforced rollout into a suppressed one."""
+    mean = sum(rewards) / len(rewards)
+    points = [*rewards, mean]
+    gaps = [abs(a - b) for a in points for b in points if abs(a - b) > 1e-9]
+    step = min(0.01, max(1e-6, 10 ** math.floor(math.log10(min(gaps) / 10)))) if gaps else 0.01
+    below = math.ceil((mean - min(rewards) + 0.5) / step)
+    above = math.ceil((max(rewards) - mean + 0.5) / step)
+    return mean - below * step, mean + above * step, step
+
+
 class AdvantageExplorer(widgets.VBox):
     """labels: what each rollout wrote; rewards: what each scored; advantages_fn: grpo_advantages's signature."""
 
@@ -29,11 +42,12 @@ class AdvantageExplorer(widgets.VBox):
         if not all(math.isfinite(r) for r in self.rewards):
             raise ValueError(f"rewards must be finite numbers, got {self.rewards}")
         self.advantages_fn = advantages_fn
-        low, high = min(self.rewards), max(self.rewards)
         mean = sum(self.rewards) / len(self.rewards)
-        self.slider = widgets.FloatSlider(value=mean if baseline is None else baseline, min=low - 0.5, max=high + 0.5,
-                                          step=0.01, description="baseline", continuous_update=True,
-                                          layout={"width": "420px"})
+        low, high, step = slider_grid(self.rewards)
+        self.decimals = max(2, -math.floor(math.log10(step)))
+        self.slider = widgets.FloatSlider(value=mean if baseline is None else baseline, min=low, max=high,
+                                          step=step, readout_format=f".{self.decimals}f", description="baseline",
+                                          continuous_update=True, layout={"width": "420px"})
         self.button = widgets.Button(description="the group's average (GRPO)", layout={"width": "220px"})
         self.caption = widgets.HTML()
         # Built with its data, before display: a FigureWidget inside a box keeps what it was made with.
@@ -87,6 +101,6 @@ class AdvantageExplorer(widgets.VBox):
         counts = {v: self.verdicts.count(v) for v in ("reinforce", "suppress", "no change")}
         group = self.group_advantages()
         shown = group if isinstance(group, str) else "[" + ", ".join(f"{a:+.2f}" for a in group) + "]"
-        self.caption.value = (f"baseline {self.baseline:.2f}: {counts['reinforce']} reinforced, "
+        self.caption.value = (f"baseline {self.baseline:.{self.decimals}f}: {counts['reinforce']} reinforced, "
                               f"{counts['suppress']} suppressed, {counts['no change']} unchanged. "
                               f"GRPO (group mean, divided by the group's spread): {html.escape(shown, quote=False)}")
