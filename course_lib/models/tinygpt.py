@@ -135,10 +135,14 @@ class TinyGPT(nn.Module):
             x = block(x)
         return self.norm(x)
 
+    def unembed(self, features: torch.Tensor) -> torch.Tensor:
+        """Logits over the vocabulary from final vectors. Tied: the logit of a token is
+        <final vector, that token's embedding>."""
+        return features @ self.embed.weight.T
+
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         """Logits (batch, time, vocab) for the token after each position of `ids` (batch, time)."""
-        # Tied unembedding: the logit of a token is <final vector, that token's embedding>.
-        return self.features(ids) @ self.embed.weight.T
+        return self.unembed(self.features(ids))
 
     @torch.no_grad()
     def generate(self, prompt_ids: list[int], max_new_tokens: int, temperature: float = 1.0,
@@ -157,7 +161,7 @@ class TinyGPT(nn.Module):
         new: list[int] = []
         for _ in range(max_new_tokens):
             window = torch.tensor([ids[-self.cfg.context:]], device=self.device)
-            token = pick_token(self.features(window)[0, -1] @ self.embed.weight.T, temperature, top_k, generator)
+            token = pick_token(self.unembed(self.features(window)[0, -1]), temperature, top_k, generator)
             ids.append(token)
             new.append(token)
             if token == eos_id:
@@ -193,8 +197,7 @@ class TinyGPT(nn.Module):
             last = torch.tensor([len(rows[i]) - 1 for i in active], device=features.device)
             # Only each row's last position is unembedded: the vocabulary-wide product at every
             # position would be most of the work.
-            logits = (features[torch.arange(len(active), device=features.device), last]
-                      @ self.embed.weight.T).float()
+            logits = self.unembed(features[torch.arange(len(active), device=features.device), last]).float()
             if temperature == 0:
                 picked = logits.argmax(-1).tolist()
             else:
