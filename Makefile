@@ -37,7 +37,7 @@ test: install-test
 	COURSE_FAST=1 $(BIN)/python -m pytest
 
 notebooks: install
-	$(BIN)/python scripts/generate_notebooks.py
+	$(BIN)/python -m autograder generate
 
 bench: install-test
 	$(BIN)/python bench/smollm2.py

@@ -1,12 +1,11 @@
-#!/usr/bin/env python
 """Copy the submissions of an assignment from an LMS bulk download into the layout grade.py reads.
 
-    python autograder/collect.py ASSIGNMENT SOURCE --to DIR [--roster ROSTER.csv] [--replace]
+    python -m autograder collect ASSIGNMENT SOURCE --to DIR [--roster ROSTER.csv] [--replace]
                                  [--id-from name|number]
 
 SOURCE is the bulk download, as the zip file or unpacked into a folder. Each student's notebook
-is copied to DIR/<student>/<ASSIGNMENT>.ipynb, ready for `python autograder/grade.py ASSIGNMENT
-DIR`. File names are recognised in this order:
+is copied to DIR/<student>/<ASSIGNMENT>.ipynb, ready for `python -m autograder grade
+ASSIGNMENT DIR`. File names are recognised in this order:
 
   Canvas   <lastfirst>[_LATE]_<user id>_<submission id>_<file>
            student: lastfirst, e.g. smithjane (--id-from number: the user id)
@@ -47,8 +46,8 @@ from typing import Callable, Iterator
 
 import nbformat
 
-HERE = Path(__file__).resolve().parent          # autograder/
-ROOT = HERE.parent                              # the course root
+from autograder import course
+
 # What a student id may be, here and in grade.py (which imports it). Used with fullmatch, so that
 # a trailing newline cannot slip through `$`.
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]*$")
@@ -108,12 +107,11 @@ def check_assignment(assignment: str) -> None:
     if not STUDENT_ID.fullmatch(assignment):
         raise CollectError(f"{assignment!r} is not an assignment name "
                            "(letters, digits and _ . @ + -)")
-    solutions = ROOT / "solutions"
-    if solutions.is_dir() and not (solutions / assignment / f"{assignment}.ipynb").is_file():
-        available = sorted(p.parent.name for p in solutions.glob("*/*.ipynb")
-                           if p.stem == p.parent.name)
-        raise CollectError(f"unknown assignment {assignment!r}: there is no solutions/{assignment}/"
-                           f"{assignment}.ipynb (available: {', '.join(available) or 'none'})")
+    if (course.ROOT / course.SOLUTIONS).is_dir():  # a course without sources collects anything
+        try:
+            course.find(assignment)
+        except course.UnknownAssignment as exc:
+            raise CollectError(str(exc)) from None
 
 
 def folder_entries(folder: Path) -> list[Entry]:
@@ -392,6 +390,3 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {csv_path} and {json_path}")
     return EXIT_PROBLEMS if any(r.problems for r in rows) else EXIT_OK
 
-
-if __name__ == "__main__":
-    sys.exit(main())

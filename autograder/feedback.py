@@ -1,7 +1,6 @@
-#!/usr/bin/env python
 """Per-student HTML feedback that never shows a hidden test.
 
-    python autograder/feedback.py ASSIGNMENT [STUDENT ...]     # after grade.py; or grade.py --feedback
+    python -m autograder feedback ASSIGNMENT [STUDENT ...]   # after grading; or grade --feedback
 
 nbgrader's own feedback is the autograded notebook as HTML, and the autograded notebook holds the
 hidden tests (nbgrader restores every test cell from the source before running it), in the cell
@@ -25,7 +24,10 @@ from pathlib import Path
 
 from nbgrader.preprocessors import NbGraderPreprocessor
 
-HERE = Path(__file__).resolve().parent
+from autograder import course
+
+FEEDBACK = course.ROOT / course.FEEDBACK
+AUTOGRADED = course.ROOT / course.AUTOGRADED
 BEGIN, END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 HIDDEN_BLOCK = re.compile(rf"^[ \t]*{re.escape(BEGIN)}.*?^[ \t]*{re.escape(END)}[^\n]*\n?",
                           flags=re.M | re.S)
@@ -66,19 +68,20 @@ def generate(assignment: str, students: list[str], env: dict | None = None) -> l
     """nbgrader generate_feedback for these students, then the leak check. Raises RuntimeError."""
     import nbformat
 
-    from grade import ROOT, nbgrader
-
-    source = nbformat.read(ROOT / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
+    try:
+        source = nbformat.read(course.find(assignment), as_version=4)
+    except course.UnknownAssignment as exc:
+        raise RuntimeError(str(exc)) from None
     args = ["generate_feedback", assignment, "--force"]
     if students and (skip := others(students)):
         args.append(f"--CourseDirectory.student_id_exclude={','.join(skip)}")
-    proc = nbgrader(args, env=env)
+    proc = course.nbgrader_run(*args, env=env)
     if proc.returncode != 0:
         raise RuntimeError(f"nbgrader generate_feedback failed:\n{proc.stdout}")
     lines = hidden_test_lines(source)
     written, leaks = [], []
-    for student in students or sorted(p.name for p in (HERE / "feedback").iterdir() if p.is_dir()):
-        path = HERE / "feedback" / student / assignment / f"{assignment}.html"
+    for student in students or sorted(p.name for p in FEEDBACK.iterdir() if p.is_dir()):
+        path = FEEDBACK / student / assignment / f"{assignment}.html"
         if not path.is_file():
             continue
         if found := leaked_lines(path, lines):
@@ -93,9 +96,8 @@ def generate(assignment: str, students: list[str], env: dict | None = None) -> l
 
 def others(students: list[str]) -> list[str]:
     """Students with an autograded notebook who are not in `students` (to exclude them)."""
-    graded = HERE / "autograded"
-    return sorted(p.name for p in graded.iterdir() if p.is_dir() and p.name not in students) \
-        if graded.is_dir() else []
+    return sorted(p.name for p in AUTOGRADED.iterdir() if p.is_dir() and p.name not in students) \
+        if AUTOGRADED.is_dir() else []
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,8 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("assignment")
     parser.add_argument("students", nargs="*", help="default: every graded student")
     args = parser.parse_args(argv)
-    if not (HERE / "autograded").is_dir():
-        print("error: nothing graded yet: run autograder/grade.py first", file=sys.stderr)
+    if not AUTOGRADED.is_dir():
+        print("error: nothing graded yet: run `python -m autograder grade` first", file=sys.stderr)
         return 1
     try:
         written = generate(args.assignment, args.students)
@@ -113,9 +115,5 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     for path in written:
         print(path)
-    print(f"{len(written)} feedback file(s) in {HERE / 'feedback'}")
+    print(f"{len(written)} feedback file(s) in {FEEDBACK}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,14 +1,13 @@
-#!/usr/bin/env python
 """Grade a class's submissions with nbgrader: in parallel, each notebook in a sandbox, and say
 loudly what went wrong.
 
-    python autograder/grade.py ASSIGNMENT SUBMISSIONS [--workers N | --scheduler tcp://HOST:PORT]
+    python -m autograder grade ASSIGNMENT SUBMISSIONS [--workers N | --scheduler tcp://HOST:PORT]
         [--feedback] [--out DIR] [--timeout S] [--answer-timeout S] [--submission-timeout S]
         [--memory SIZE] [--processes N] [--output-limit SIZE] [--sandbox auto|bwrap|off]
         [--hide PATH ...] [--integrity score|report]
 
 SUBMISSIONS holds one folder per student, named by the student id, with the notebook inside
-(autograder/collect.py makes it from an LMS download):
+(`python -m autograder collect` makes it from an LMS download):
 
     SUBMISSIONS/<student>/<ASSIGNMENT>.ipynb                 (as collected), or
     SUBMISSIONS/<student>/<ASSIGNMENT>/<ASSIGNMENT>.ipynb    (nbgrader's own layout)
@@ -78,17 +77,14 @@ import nbformat
 import psutil
 from tqdm import tqdm
 
-HERE = Path(__file__).resolve().parent          # autograder/
-ROOT = HERE.parent                              # the course root
-sys.path.insert(0, str(HERE))                   # sandbox.py and feedback.py, when imported
-import integrity  # noqa: E402
-import sandbox  # noqa: E402
-from collect import STUDENT_ID  # noqa: E402
+from autograder import course, integrity, sandbox
+from autograder.collect import STUDENT_ID
+from autograder.course import COURSE_ID, ROOT
+from course_lib.paths import CACHE_ENV
 
-SUBMITTED = HERE / "submitted"                  # nbgrader's submitted_directory
-AUTOGRADED = HERE / "autograded"
-DB_URL = f"sqlite:///{HERE / 'gradebook.db'}"
-COURSE_ID = "how-llms-actually-work"            # as in nbgrader_config.py
+SUBMITTED = ROOT / course.SUBMITTED
+AUTOGRADED = ROOT / course.AUTOGRADED
+DB_URL = f"sqlite:///{ROOT / course.GRADEBOOK}"
 NBGRADER_KEYS = ("grade", "solution", "locked", "points")
 
 EXIT_OK, EXIT_FATAL, EXIT_PROBLEMS = 0, 1, 3
@@ -150,13 +146,10 @@ def size(text: str) -> int:
 # --------------------------------------------------------------------------------------------
 def check_assignment(assignment: str) -> Path:
     """The source notebook solutions/<assignment>/<assignment>.ipynb, or a clear error."""
-    source = ROOT / "solutions" / assignment / f"{assignment}.ipynb"
-    if not source.is_file():
-        available = sorted(p.parent.name for p in (ROOT / "solutions").glob("*/*.ipynb")
-                           if p.stem == p.parent.name)
-        raise GradingError(f"unknown assignment {assignment!r}: there is no {source.relative_to(ROOT)}"
-                           f" (available: {', '.join(available) or 'none'})")
-    return source
+    try:
+        return course.find(assignment)
+    except course.UnknownAssignment as exc:
+        raise GradingError(str(exc)) from None
 
 
 def find_submissions(assignment: str, folder: Path) -> list[Student]:
@@ -210,26 +203,12 @@ def find_submissions(assignment: str, folder: Path) -> list[Student]:
 # --------------------------------------------------------------------------------------------
 # nbgrader
 # --------------------------------------------------------------------------------------------
-def nbgrader_env(env: dict | None = None) -> dict:
-    env = dict(env if env is not None else os.environ)
-    # nbgrader runs the `alembic` command to create the gradebook: find it beside this Python even
-    # when its virtual environment is not activated (as under `make test`).
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    return env
-
-
-def nbgrader(args: list[str], env: dict | None = None) -> subprocess.CompletedProcess:
-    """Run an nbgrader command with the course configuration (read from autograder/)."""
-    return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=HERE, text=True,
-                          env=nbgrader_env(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-
-
 def release_notebook(assignment: str, work: Path, db: Path | None = None) -> nbformat.NotebookNode:
     """Record the source in the gradebook (or in a new one at `db`); return the student version
     the learners received."""
-    proc = nbgrader(["generate_assignment", assignment, "--force",
-                     f"--CourseDirectory.release_directory={work}",
-                     *([f"--CourseDirectory.db_url=sqlite:///{db}"] if db else [])])
+    proc = course.nbgrader_run("generate_assignment", assignment, "--force",
+                               f"--CourseDirectory.release_directory={work}",
+                               *([f"--CourseDirectory.db_url=sqlite:///{db}"] if db else []))
     released = work / assignment / f"{assignment}.ipynb"
     if proc.returncode != 0 or not released.is_file():
         raise GradingError(f"nbgrader generate_assignment {assignment} failed:\n{proc.stdout}")
@@ -459,14 +438,15 @@ def grade_submission(student: str, notebook: bytes, gradebook: bytes, *, assignm
             env[sandbox.ENV_VAR] = str(work / "sandbox.json")
         # The course's configuration (this checkout's autograder/), with every path of the job in
         # its own folder: nothing is written into the checkout.
-        cmd = [sys.executable, "-m", "nbgrader", "autograde", assignment, "--force",
-               f"--CourseDirectory.student_id={student}", f"--CourseDirectory.db_url=sqlite:///{db}",
-               f"--CourseDirectory.root={work}", "--CourseDirectory.submitted_directory=submitted",
-               "--CourseDirectory.autograded_directory=autograded",
-               f"--CourseDirectory.source_directory={ROOT / 'solutions'}", "--log-level=INFO"]
+        cmd = course.nbgrader_command(
+            "autograde", assignment, "--force", f"--CourseDirectory.student_id={student}",
+            f"--CourseDirectory.db_url=sqlite:///{db}", f"--CourseDirectory.root={work}",
+            "--CourseDirectory.submitted_directory=submitted",
+            "--CourseDirectory.autograded_directory=autograded",
+            f"--CourseDirectory.source_directory={ROOT / course.SOLUTIONS}", "--log-level=INFO")
         timed_out = False
         with (work / "nbgrader.log").open("wb") as log:
-            proc = subprocess.Popen(cmd, cwd=HERE, env=nbgrader_env(env), stdout=log,
+            proc = subprocess.Popen(cmd, cwd=ROOT, env=course.nbgrader_env(env), stdout=log,
                                     stderr=subprocess.STDOUT, start_new_session=True,
                                     preexec_fn=_die_with_parent if _prctl else None)
             try:
@@ -817,24 +797,19 @@ def write_reports(assignment: str, students: list[Student], out: Path) -> tuple[
 
 
 # --------------------------------------------------------------------------------------------
-# What a notebook's text names -> the course_lib call that builds the cache it will read.
-CACHES = {"smol": "from course_lib.models.smollm import load_smollm2; load_smollm2(progress=False)",
-          "load_corpus": "from course_lib.data.pretraining import load_corpus; load_corpus()"}
-
-
 def warm_caches(source_path: Path, env: dict) -> dict:
-    """Build the caches the notebook reads (SmolLM2's weights, TinyGPT's corpus) on this machine
-    now, outside the sandbox, where they can be written; return the environment that points the
-    kernels at them: their view of the disk is read-only, and their HOME is a private folder."""
-    text = source_path.read_text(encoding="utf-8")
-    builds = [code for marker, code in CACHES.items() if marker in text]
+    """Build the caches the notebook reads (course.NEEDS: SmolLM2's weights, TinyGPT's corpus) on
+    this machine now, outside the sandbox, where they can be written; return the environment that
+    points the kernels at them: their view of the disk is read-only, and their HOME is a private
+    folder."""
+    builds = [course.WARM_UP[need] for need in course.NEEDS.get(source_path.parent.name, ())]
     if not builds:
         return {}
-    code = "\n".join([*builds, "from course_lib.models.smollm import cache_dir", "print(cache_dir())"])
+    code = "\n".join([*builds, "from course_lib.paths import cache_dir", "print(cache_dir())"])
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise GradingError(f"could not build the course's caches before grading:\n{proc.stderr[-2000:]}")
-    return {"COURSE_CACHE_DIR": proc.stdout.strip().splitlines()[-1]}
+    return {CACHE_ENV: proc.stdout.strip().splitlines()[-1]}
 
 
 def hidden_paths(extra: list) -> list[str]:
@@ -846,7 +821,7 @@ def hidden_paths(extra: list) -> list[str]:
     spec = importlib.util.find_spec("course_lib")
     if spec is not None and spec.origin:
         roots.add(Path(spec.origin).resolve().parent.parent)
-    paths = [r / sub for r in sorted(roots) for sub in ("autograder", "solutions", ".git")]
+    paths = [r / sub for r in sorted(roots) for sub in (course.AUTOGRADER, course.SOLUTIONS, ".git")]
     paths += [Path(p) for p in extra]
     return sorted({str(p.resolve()) for p in paths if p.exists()})
 
@@ -857,7 +832,7 @@ def main(argv: list[str] | None = None) -> int:
                     "sandboxed, and report scores, statuses and reasons (see autograder/README.md).")
     parser.add_argument("assignment", help="assignment name, as in solutions/<assignment>/")
     parser.add_argument("submissions", type=Path, help="folder with one sub-folder per student")
-    parser.add_argument("--out", type=Path, default=HERE / "reports",
+    parser.add_argument("--out", type=Path, default=ROOT / course.REPORTS,
                         help="where the CSV, JSON and logs go (default: autograder/reports/)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="submissions graded at once (default: the number of cores)")
@@ -935,7 +910,7 @@ def main(argv: list[str] | None = None) -> int:
             with tempfile.TemporaryDirectory(prefix="grade-release-") as tmp:
                 release_notebook(args.assignment, Path(tmp), template)
         else:
-            shutil.copyfile(HERE / "gradebook.db", template)
+            shutil.copyfile(ROOT / course.GRADEBOOK, template)
         hide = [str(p.resolve()) for p in (args.submissions, out, scratch, *args.hide)]
         g = Grading(args.assignment, settings, limits, mode, hide, scratch, template, logs,
                     args.integrity)
@@ -947,7 +922,7 @@ def main(argv: list[str] | None = None) -> int:
         collect_scores(g, students, jobs)
         csv_path, json_path = write_reports(args.assignment, students, out)
         if args.feedback:
-            import feedback
+            from autograder import feedback
 
             try:
                 feedback.generate(args.assignment, [st.student for st in students if st.notebook], env)
@@ -969,11 +944,3 @@ def main(argv: list[str] | None = None) -> int:
             print(f"PROBLEM {st.student}: {p['message']}", file=sys.stderr)
     print(f"\nwrote {csv_path} and {json_path}")
     return EXIT_PROBLEMS if troubled else EXIT_OK
-
-
-if __name__ == "__main__":
-    # Run as the module `grade`, not as __main__, so that Dask sends workers its functions by name
-    # and each worker runs its own checkout's copy, with that machine's paths.
-    from grade import main as grade_main
-
-    sys.exit(grade_main())

@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Integrity: is a submission's score the learner's own work?
 
 The notebook's test cells run in the learner's kernel, next to the learner's code, which could
@@ -26,7 +25,7 @@ Each finding names the graded cells it affects; grade.py reports it (status "int
 default, scores those cells 0. The course's own fallback, learner_or_reference, lives in locked
 cells, which are not re-run here, so it is never a finding.
 
-    python autograder/integrity.py SOURCE SUBMISSION --passed ID [ID ...] [--learner-command JSON] --out JSON
+    python -m autograder.integrity SOURCE SUBMISSION --passed ID [ID ...] [--learner-command JSON] --out JSON
 """
 from __future__ import annotations
 
@@ -45,6 +44,8 @@ import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
+
+from autograder import course
 
 HERE = Path(__file__).resolve().parent
 # What an answer cell never needs, each a way to reach or rebind the course's answers and checks:
@@ -78,7 +79,7 @@ class Cell(dict):
 def codec():
     """The tensor packing both sides share. Imported on use: it loads torch, which grade.py
     (which imports this module for run()) does not need."""
-    import learner_side
+    from autograder import learner_side
 
     return learner_side
 
@@ -609,11 +610,12 @@ def run(source: Path, submission: Path, passed: list[str], work: Path, command: 
     is reported, never taken for a finding."""
     out, started_with = work / "integrity.json", work / "learner-command.json"
     started_with.write_text(json.dumps(command), encoding="utf-8")
-    cmd = [sys.executable, str(Path(__file__).resolve()), str(source), str(submission), "--out", str(out),
+    cmd = [sys.executable, "-m", "autograder.integrity", str(source), str(submission), "--out", str(out),
            "--learner-command", str(started_with), "--passed", *passed]
     started = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(cmd, cwd=course.ROOT, env=env, capture_output=True, text=True,
+                              timeout=timeout)
     except subprocess.TimeoutExpired:
         return {"error": f"the integrity re-check ran past {timeout:g} s", "findings": [], "cells": {}}
     if proc.returncode != 0 or not out.is_file():

@@ -1,13 +1,14 @@
 """nbgrader configuration for "How LLMs Actually Work".
 
-nbgrader reads it when run from this folder (`cd autograder && nbgrader export`); from the repository
-root pass it explicitly (nbgrader 0.9 ignores --config):
+The course's commands (`python -m autograder ...`) pass it to nbgrader. To run nbgrader by hand,
+do it from the repository root and name this file (nbgrader 0.9 ignores --config):
 
     nbgrader generate_feedback 00_onramp --NbGrader.config_file=autograder/nbgrader_config.py
 
 (there is deliberately no nbgrader_config.py at the top level, whose layout is fixed). Every path
-below is computed from this file's location, so the commands behave the same from any working
-directory, and a copy of the course elsewhere (the tests grade in a temporary copy) grades itself.
+comes from autograder/course.py, computed from its location, so the commands behave the same from
+any working directory, and a copy of the course elsewhere (the tests grade in a temporary copy)
+grades itself.
 
 Environment variables read here (the grading scripts and tests set them; all optional):
     COURSE_CELL_TIMEOUT    seconds one cell may run before nbgrader interrupts it (default 300)
@@ -17,31 +18,29 @@ Environment variables read here (the grading scripts and tests set them; all opt
     COURSE_FAST            set to 1 here unless already set: every long run in course_lib shrinks.
 """
 import os
-import sys
-from pathlib import Path
+
+from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
+from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, GetGrades, IgnorePattern,
+                                    LimitOutput, SaveAutoGrades)
+
+# nbgrader puts its working directory, the course root, on the path: this package is found there.
+from autograder import course
+from autograder.feedback import HideHiddenTests
+from autograder.sandbox import GuardedExecute
 
 c = get_config()  # noqa: F821  (provided by traitlets when it loads this file)
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # sandbox.py and feedback.py
-from feedback import HideHiddenTests  # noqa: E402
-from sandbox import GuardedExecute  # noqa: E402
-from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor  # noqa: E402
-from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, GetGrades,  # noqa: E402
-                                    IgnorePattern, LimitOutput, SaveAutoGrades)
-
-COURSE_ROOT = Path(__file__).resolve().parent.parent
-AUTOGRADER = "autograder"
 
 # --- where things live ------------------------------------------------------------------------
-c.CourseDirectory.root = str(COURSE_ROOT)
-c.CourseDirectory.course_id = "how-llms-actually-work"
-c.CourseDirectory.source_directory = "solutions"  # solutions/<assignment>/<assignment>.ipynb
-c.CourseDirectory.release_directory = "notebooks"  # notebooks/<assignment>/<assignment>.ipynb
-c.CourseDirectory.submitted_directory = f"{AUTOGRADER}/submitted"  # .../<student>/<assignment>/
-c.CourseDirectory.autograded_directory = f"{AUTOGRADER}/autograded"
-c.CourseDirectory.feedback_directory = f"{AUTOGRADER}/feedback"
-c.CourseDirectory.solution_directory = f"{AUTOGRADER}/release_solution"
-c.CourseDirectory.source_with_tests_directory = f"{AUTOGRADER}/source_with_tests"
-c.CourseDirectory.db_url = f"sqlite:///{COURSE_ROOT / AUTOGRADER / 'gradebook.db'}"
+c.CourseDirectory.root = str(course.ROOT)
+c.CourseDirectory.course_id = course.COURSE_ID
+c.CourseDirectory.source_directory = course.SOLUTIONS  # solutions/<assignment>/<assignment>.ipynb
+c.CourseDirectory.release_directory = course.NOTEBOOKS  # notebooks/<assignment>/<assignment>.ipynb
+c.CourseDirectory.submitted_directory = course.SUBMITTED  # .../<student>/<assignment>/
+c.CourseDirectory.autograded_directory = course.AUTOGRADED
+c.CourseDirectory.feedback_directory = course.FEEDBACK
+c.CourseDirectory.solution_directory = f"{course.AUTOGRADER}/release_solution"
+c.CourseDirectory.source_with_tests_directory = f"{course.AUTOGRADER}/source_with_tests"
+c.CourseDirectory.db_url = f"sqlite:///{course.ROOT / course.GRADEBOOK}"
 
 # --- execution while autograding --------------------------------------------------------------
 # Every long run in course_lib (training, sweeps, generation loops) shrinks under this flag. The
@@ -90,7 +89,7 @@ c.LimitOutput.max_lines = 200
 c.LimitOutput.max_traceback = 60
 
 # --- generating the student notebooks ----------------------------------------------------------
-# nbgrader's ClearOutput already drops outputs and execution counts; scripts/generate_notebooks.py
+# nbgrader's ClearOutput already drops outputs and execution counts; `python -m autograder generate`
 # additionally strips widget state and volatile metadata before and after generation.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"

@@ -1,7 +1,6 @@
-#!/usr/bin/env python
 """Package the student notebooks for upload to an LMS, one zip per assignment.
 
-    python autograder/release.py [ASSIGNMENT ...] [--out DIR] [--root ROOT]
+    python -m autograder release [ASSIGNMENT ...] [--out DIR] [--root ROOT]
 
 For each assignment (default: every solutions/<a>/<a>.ipynb that has a notebooks/<a>/<a>.ipynb)
 it writes DIR/<a>.zip (default DIR: autograder/release/, git-ignored) holding only <a>.ipynb, the
@@ -10,7 +9,7 @@ assignment released the notebook's sha256, its graded cells with their points, t
 date (entries of assignments not released this time are kept).
 
 It refuses (exit status 1, nothing written) when notebooks/ is out of sync with solutions/
-(`scripts/generate_notebooks.py --check` fails: run `python scripts/generate_notebooks.py`), and,
+(`python -m autograder generate --check` fails: run `python -m autograder generate`), and,
 as a safety net, when a student notebook still holds a solution or hidden-test marker.
 """
 from __future__ import annotations
@@ -27,8 +26,8 @@ from pathlib import Path
 
 import nbformat
 
-HERE = Path(__file__).resolve().parent          # autograder/
-ROOT = HERE.parent                              # the course root
+from autograder import course
+
 # nbgrader's delimiters (autograder/nbgrader_config.py), fixed here on purpose: the check must
 # not depend on the configuration it guards against.
 SECRET_MARKERS = ("BEGIN SOLUTION", "BEGIN HIDDEN TESTS")
@@ -52,17 +51,16 @@ class Release:
 
 
 def find_assignments(root: Path, wanted: list[str]) -> list[str]:
-    sources = sorted(p.parent.name for p in (root / "solutions").glob("*/*.ipynb")
-                     if p.stem == p.parent.name)
     for name in wanted:
-        if name not in sources:
-            raise ReleaseError(f"unknown assignment {name!r}: there is no solutions/{name}/"
-                               f"{name}.ipynb (available: {', '.join(sources) or 'none'})")
-    names = wanted or sources
-    ungenerated = [n for n in names if not (root / "notebooks" / n / f"{n}.ipynb").is_file()]
+        try:
+            course.find(name, root)
+        except course.UnknownAssignment as exc:
+            raise ReleaseError(str(exc)) from None
+    names = wanted or course.assignments(root)
+    ungenerated = [n for n in names if not course.student(n, root).is_file()]
     if wanted and ungenerated:
         raise ReleaseError(f"no student notebook for {', '.join(ungenerated)} in notebooks/: run "
-                           "`python scripts/generate_notebooks.py` and commit notebooks/")
+                           "`python -m autograder generate` and commit notebooks/")
     for name in ungenerated:
         print(f"note: skipping {name}: no notebooks/{name}/{name}.ipynb yet")
     names = [n for n in names if n not in ungenerated]
@@ -74,7 +72,7 @@ def find_assignments(root: Path, wanted: list[str]) -> list[str]:
 
 def prepare(root: Path, assignment: str) -> Release:
     """Read a student notebook and refuse it if it still holds solutions or hidden tests."""
-    path = root / "notebooks" / assignment / f"{assignment}.ipynb"
+    path = course.student(assignment, root)
     data = path.read_bytes()
     rel = path.relative_to(root)
     try:
@@ -82,7 +80,7 @@ def prepare(root: Path, assignment: str) -> Release:
         nb = nbformat.reads(text, as_version=4)
     except Exception as exc:  # not UTF-8, not JSON, not a notebook: nbformat raises many kinds
         raise ReleaseError(f"{rel} is not a readable notebook ({exc}): run "
-                           "`python scripts/generate_notebooks.py`")
+                           "`python -m autograder generate`")
     # in the whole file, not only the cell sources: outputs, attachments and metadata leak too
     leaked = [m for m in SECRET_MARKERS if m in text]
     if leaked:
@@ -92,7 +90,7 @@ def prepare(root: Path, assignment: str) -> Release:
         raise ReleaseError(f"{rel} contains {' and '.join(map(repr, leaked))}{where}: releasing it "
                            "would give away solutions or hidden tests. Check the delimiters in "
                            "autograder/nbgrader_config.py and the markers in solutions/"
-                           f"{assignment}/, then run `python scripts/generate_notebooks.py`")
+                           f"{assignment}/, then run `python -m autograder generate`")
     graded = [{"grade_id": meta["grade_id"], "points": meta.get("points", 0)}
               for meta in (c.get("metadata", {}).get("nbgrader", {}) for c in nb.cells)
               if meta.get("grade")]
@@ -101,14 +99,13 @@ def prepare(root: Path, assignment: str) -> Release:
 
 def check_in_sync(root: Path, assignments: list[str]) -> None:
     """notebooks/ must be exactly what solutions/ generates, or learners get stale notebooks."""
-    proc = subprocess.run([sys.executable, str(root / "scripts" / "generate_notebooks.py"),
-                           "--root", str(root), "--check", *assignments],
-                          capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "autograder", "generate", "--root", str(root),
+                           "--check", *assignments], cwd=course.ROOT, capture_output=True, text=True)
     if proc.returncode != 0:
         raise ReleaseError("notebooks/ is out of sync with solutions/ "
-                           "(scripts/generate_notebooks.py --check failed):\n"
+                           "(`python -m autograder generate --check` failed):\n"
                            f"{(proc.stdout + proc.stderr).strip()}\n"
-                           "Run `python scripts/generate_notebooks.py`, commit notebooks/, and "
+                           "Run `python -m autograder generate`, commit notebooks/, and "
                            "release again.")
 
 
@@ -146,13 +143,13 @@ def main(argv: list[str] | None = None) -> int:
                     "LMS, after checking that notebooks/ is in sync with solutions/.")
     parser.add_argument("assignments", nargs="*", metavar="ASSIGNMENT",
                         help="assignment names, as in solutions/ (default: all with a notebook)")
-    parser.add_argument("--root", type=Path, default=ROOT, help="course root (default: this "
+    parser.add_argument("--root", type=Path, default=course.ROOT, help="course root (default: this "
                         "repository)")
     parser.add_argument("--out", type=Path, help="where the zips and release.json go (default: "
                         "autograder/release/ under the course root)")
     args = parser.parse_args(argv)
     root = args.root.resolve()
-    out = args.out or root / "autograder" / "release"
+    out = args.out or root / course.RELEASES
 
     try:
         # All checks come before anything is written, the slow sync check last.
@@ -171,6 +168,3 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {out / MANIFEST}")
     return EXIT_OK
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -17,14 +17,10 @@ import os
 import statistics
 import sys
 import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from course_lib import tokenizer_lab  # noqa: E402
-from course_lib.data import python_docs_text  # noqa: E402
-from course_lib.reference.bpe import train_bpe  # noqa: E402
+from course_lib import tokenizer_lab
+from course_lib.data import python_docs_text
+from course_lib.reference.bpe import train_bpe
 
 TARGET_SECONDS = 1.5  # reference, vocabulary 500, 130,000 characters
 TARGET_CHARS, TARGET_VOCAB = 130_000, 500

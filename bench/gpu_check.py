@@ -17,15 +17,12 @@ import argparse
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from course_lib.models.llama import Llama, LlamaConfig  # noqa: E402
-from course_lib.models.smollm import load_smollm2  # noqa: E402
-from course_lib.reference import scaled_dot_product_attention  # noqa: E402
+from course_lib.models.llama import Llama, LlamaConfig
+from course_lib.models.smollm import load_smollm2
+from course_lib.reference import scaled_dot_product_attention
 
 PROMPT = "The old lighthouse keeper climbed the spiral stairs every evening and lit the great lamp."
 failures: list[str] = []

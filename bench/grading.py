@@ -1,14 +1,15 @@
-"""Grading a class: wall time of autograder/grade.py with one worker, with several, and on Dask.
+"""Grading a class: wall time of `python -m autograder grade` with one worker, with several, and
+on Dask. From the course root (it grades with the course's `autograder` package):
 
-    python bench/grading.py                        # 30 on-ramp submissions: 1 worker, all cores,
+    python -m bench.grading                        # 30 on-ramp submissions: 1 worker, all cores,
                                                    # then a local Dask cluster of 2 workers
-    python bench/grading.py --submissions 60 --workers 1 2 4 --dask-workers 4
+    python -m bench.grading --submissions 60 --workers 1 2 4 --dask-workers 4
 
 Builds a throwaway copy of the course (the repository's gradebook is never touched), writes N
 synthetic submissions of the on-ramp, cycling through four kinds (the solution, the untouched
 student notebook, and the solution with softmax_with_temperature or generate put back to the stub),
 grades them once per worker count, then through a Dask scheduler and --dask-workers worker
-processes (one thread each) on 127.0.0.1 (grade.py --scheduler; the cluster's start is not timed;
+processes (one thread each) on 127.0.0.1 (grade --scheduler; the cluster's start is not timed;
 0 skips it), sandbox on, and prints wall time, seconds per submission and the speedup over the
 first run. It also checks that every run recorded the same scores and statuses.
 """
@@ -27,12 +28,9 @@ from pathlib import Path
 
 import nbformat
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
-sys.path.insert(0, str(REPO))
-from conftest import build_course, dask_cluster  # noqa: E402  (as the grading tests use them)
-
-from course_lib.measure import machine_summary  # noqa: E402
+from autograder import course
+from autograder.cluster import local_cluster
+from course_lib.measure import machine_summary
 
 ASSIGNMENT = "00_onramp"
 STUBBED = ("softmax_with_temperature", "generate")
@@ -57,12 +55,11 @@ def submissions(root: Path, folder: Path, count: int) -> None:
 
 def grade(root: Path, folder: Path, how: list[str], out: Path) -> tuple[float, dict]:
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, str(root / "autograder" / "grade.py"), ASSIGNMENT,
-                           str(folder), *how, "--out", str(out)],
-                          capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "autograder", "grade", ASSIGNMENT, str(folder), *how,
+                           "--out", str(out)], cwd=root, capture_output=True, text=True)
     seconds = time.perf_counter() - started
     if proc.returncode not in (0, 3):
-        sys.exit(f"grade.py failed:\n{proc.stdout}\n{proc.stderr}")
+        sys.exit(f"grading failed:\n{proc.stdout}\n{proc.stderr}")
     report = json.loads((out / f"{ASSIGNMENT}-grades.json").read_text())
     return seconds, {s["student"]: (s["score"], s["status"]) for s in report["students"]}
 
@@ -82,10 +79,10 @@ def main() -> None:
         if args.dask_workers:
             runs.append((f"Dask, {args.dask_workers} worker(s)", None))  # None: --scheduler
         for i, (label, how) in enumerate(runs):
-            root = build_course(tmp / f"course-{i}", [ASSIGNMENT], synthetic=False)
+            root = course.copy(tmp / f"course-{i}", [ASSIGNMENT])
             folder = tmp / f"submissions-{i}"
             submissions(root, folder, args.submissions)
-            with (dask_cluster(root, args.dask_workers, tmp / "dask-logs") if how is None
+            with (local_cluster(root, args.dask_workers, tmp / "dask-logs") if how is None
                   else contextlib.nullcontext()) as address:
                 seconds, graded = grade(root, folder, how or ["--scheduler", address],
                                         tmp / f"reports-{i}")

@@ -16,17 +16,12 @@ from __future__ import annotations
 
 import copy
 import resource
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from course_lib import measure  # noqa: E402
-from course_lib.train import grpo  # noqa: E402
+from course_lib import measure
+from course_lib.train import grpo
 
 WARMUP_STEPS = 3
 

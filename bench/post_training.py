@@ -13,18 +13,11 @@ PyTorch down several-fold. There is no target: the figures describe the machine.
 from __future__ import annotations
 
 import copy
-import sys
 import time
-from pathlib import Path
 
-import torch
-
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from course_lib import measure  # noqa: E402
-from course_lib.data.instructions import instruction_examples, preference_pairs  # noqa: E402
-from course_lib.train import post_training as pt  # noqa: E402
+from course_lib import measure
+from course_lib.data.instructions import instruction_examples, preference_pairs
+from course_lib.train import post_training as pt
 
 WARMUP_STEPS = 3
 # The notebook's learner settings: (run, steps).

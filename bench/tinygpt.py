@@ -17,17 +17,13 @@ from __future__ import annotations
 import resource
 import sys
 import time
-from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from course_lib import measure  # noqa: E402
-from course_lib.data.pretraining import load_corpus  # noqa: E402
-from course_lib.models.tinygpt import TinyGPT  # noqa: E402
-from course_lib.train.pretrain import Pretrainer, default_configs  # noqa: E402
+from course_lib import measure
+from course_lib.data.pretraining import load_corpus
+from course_lib.models.tinygpt import TinyGPT
+from course_lib.train.pretrain import Pretrainer, default_configs
 
 WARMUP_STEPS = 5
 

@@ -13,6 +13,7 @@ def doctor() -> int:
 
     from course_lib.device import get_device
     from course_lib.models import smollm
+    from course_lib.paths import cache_dir
 
     problems = 0
     print(f"python   {platform.python_version()} ({sys.executable})")
@@ -30,7 +31,7 @@ def doctor() -> int:
     except smollm.ModelNotInstalledError as error:
         print(f"model    ✗ {error}")
         return 1
-    print(f"cache    {smollm.cache_dir()}")
+    print(f"cache    {cache_dir()}")
     try:
         smol = smollm.load_smollm2(progress=True)
         reply = smol.generate(smol.encode("The capital of France is"), 3, chat=False)

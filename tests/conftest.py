@@ -1,17 +1,14 @@
 """Shared fixtures. Keep this file small: helpers used by one test file live in that file."""
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
-import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
 import pytest
+
+from autograder import course
 
 REPO = Path(__file__).resolve().parent.parent
 SYNTHETIC = "zz_synthetic"  # sorts after the real assignments; never exists in the repo itself
@@ -76,20 +73,17 @@ def synthetic_solution() -> nbformat.NotebookNode:
     return nb
 
 
+def run_step(root: Path, step: str, *args: str, timeout: float = 300, **kwargs) -> subprocess.CompletedProcess:
+    """`python -m autograder STEP ARGS` from the course (copy) at root, as the instructor runs it;
+    its output captured as text."""
+    return subprocess.run([sys.executable, "-m", "autograder", step, *args], cwd=root,
+                          capture_output=True, text=True, timeout=timeout, **kwargs)
+
+
 def build_course(root: Path, assignments=(), synthetic=True) -> Path:
-    """A throwaway copy of the course at root: autograder/ (scripts and config only), scripts/,
-    solutions/ and notebooks/ of the given assignments, and optionally the synthetic source."""
-    root.mkdir(parents=True, exist_ok=True)
-    skip = shutil.ignore_patterns("gradebook.db", "submitted", "autograded", "feedback", "reports",
-                                  "release_solution", "source_with_tests", "release", "__pycache__")
-    for sub in ("autograder", "scripts"):
-        shutil.copytree(REPO / sub, root / sub, ignore=skip, dirs_exist_ok=True)
-    for name in assignments:
-        for top in ("solutions", "notebooks"):
-            if (REPO / top / name).is_dir():
-                shutil.copytree(REPO / top / name, root / top / name, dirs_exist_ok=True)
-    (root / "solutions").mkdir(exist_ok=True)
-    (root / "notebooks").mkdir(exist_ok=True)
+    """A throwaway copy of the course at root (course.copy: autograder/, solutions/ and notebooks/
+    of the given assignments), and optionally the synthetic source."""
+    course.copy(root, assignments)
     if synthetic:
         (root / "solutions" / SYNTHETIC).mkdir(exist_ok=True)
         nbformat.write(synthetic_solution(), root / "solutions" / SYNTHETIC / f"{SYNTHETIC}.ipynb")
@@ -104,45 +98,3 @@ def course_factory(tmp_path_factory):
     def make(name="course", assignments=(), synthetic=True) -> Path:
         return build_course(tmp_path_factory.mktemp(name) / "course", assignments, synthetic)
     return make
-
-
-@contextlib.contextmanager
-def dask_cluster(root: Path, workers: int, logs: Path):
-    """A real Dask scheduler and `workers` worker processes (one thread each) on 127.0.0.1, started
-    from the course copy at root as the instructor's guide says (autograder/ importable); yields the
-    scheduler's address. Every process is stopped on the way out; their logs go to `logs`."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    address = f"tcp://127.0.0.1:{port}"
-    env = dict(os.environ, PYTHONPATH=str(root / "autograder"))
-    logs.mkdir(parents=True, exist_ok=True)
-    procs = []
-
-    def start(name: str, *args: str) -> None:
-        with (logs / f"{name}.log").open("wb") as log:
-            procs.append(subprocess.Popen([sys.executable, "-m", "dask", *args], cwd=root, env=env,
-                                          stdout=log, stderr=subprocess.STDOUT,
-                                          start_new_session=True))
-
-    try:
-        start("scheduler", "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard")
-        for i in range(workers):
-            start(f"worker{i}", "worker", address, "--host", "127.0.0.1", "--nworkers", "1",
-                  "--nthreads", "1", "--no-dashboard", "--local-directory", str(logs / f"worker{i}"))
-        from distributed import Client
-
-        with Client(address, timeout=60, set_as_default=False) as client:
-            client.wait_for_workers(workers, timeout=120)
-        yield address
-    finally:
-        for proc in reversed(procs):  # the workers (each a nanny and its worker), then the scheduler
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()

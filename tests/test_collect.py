@@ -7,18 +7,15 @@ from __future__ import annotations
 import functools
 import json
 import os
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from conftest import REPO, synthetic_solution  # noqa: E402  (tests/ is on sys.path under pytest)
+from conftest import REPO, run_step, synthetic_solution  # noqa: E402  (tests/ is on sys.path under pytest)
 
-sys.path.insert(0, str(REPO / "autograder"))
-import collect  # noqa: E402
+from autograder import collect  # noqa: E402
 
 A = "00_onramp"  # a real assignment: collect checks the name against solutions/
 OLD_DATE, NEW_DATE = (2025, 3, 1, 10, 0, 0), (2025, 3, 2, 10, 0, 0)
@@ -354,14 +351,12 @@ def test_command_line(tmp_path):
     source = make_zip(tmp_path / "canvas.zip", {f"smithjane_12345_67890_{A}.ipynb": notebook("jane"),
                                                 f"doejohn_23456_67900_{A}.ipynb": notebook("john")})
     to = tmp_path / "collected"
-    cmd = [sys.executable, str(REPO / "autograder" / "collect.py"), A, str(source), "--to", str(to)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    proc = run_step(REPO, "collect", A, str(source), "--to", str(to), timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert f"smithjane  collected  smithjane_12345_67890_{A}.ipynb" in proc.stdout
     assert "2 collected; 0 with problems" in proc.stdout
     assert collected(to, "doejohn") == notebook("john")
     assert (to / "collect-report.csv").is_file()
 
-    proc = subprocess.run(cmd[:3] + [str(tmp_path / "nothing.zip"), "--to", str(to)],
-                          capture_output=True, text=True, timeout=120)
+    proc = run_step(REPO, "collect", A, str(tmp_path / "nothing.zip"), "--to", str(to), timeout=120)
     assert proc.returncode == 1 and proc.stderr.startswith("error: ") and proc.stdout == ""

@@ -1,18 +1,14 @@
-"""The sweep scripts of experiments/: they run end to end at toy sizes, and the committed results
-record how they were made."""
+"""The stored experiments (course_lib.experiments): their scripts run end to end at toy sizes, the
+committed results record how they were made, and the notebooks' loader finds them."""
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 
 import pytest
 
-from conftest import REPO
-
-sys.path.insert(0, str(REPO / "experiments"))
-import pretraining as sweeps  # noqa: E402
-
-RESULTS = REPO / "experiments" / "results"
+from course_lib.experiments import RESULTS, SWEEPS, pretraining as sweeps
 
 
 @pytest.mark.parametrize("argv, key", [
@@ -25,7 +21,7 @@ def test_sweeps_run_at_toy_sizes(tmp_path, argv, key):
     record = json.loads((tmp_path / f"pretraining_{argv[0]}.json").read_text())
     assert key in record and record["runs"]
     assert "cpu" in record["device"] and record["seed"] == 0
-    assert record["command"].startswith("python experiments/pretraining.py " + argv[0])
+    assert record["command"].startswith("python -m course_lib.experiments pretraining " + argv[0])
     for run in record["runs"]:
         assert run["val_loss"]["prose"] > 0 and run["tokens"] == run["steps"] * record["batch_size"] * 64
 
@@ -43,7 +39,7 @@ def test_committed_results_say_how_they_were_made(name):
     record = json.loads((RESULTS / f"pretraining_{name}.json").read_text())
     for key in ("command", "seed", "device", "torch", "date", "runs", "total_seconds"):
         assert key in record, key
-    assert record["command"].startswith(f"python experiments/pretraining.py")
+    assert record["command"].startswith("python -m course_lib.experiments pretraining ")
     for run in record["runs"]:
         assert run["flops"] == 6 * run["parameters"] * run["tokens"]
 
@@ -54,19 +50,19 @@ def test_load_sweep_reports_what_it_loads(capsys, monkeypatch, tmp_path):
     with pytest.raises(ValueError, match="unknown sweep"):
         experiments.load_sweep("chinchilla")
     record = experiments.load_sweep("mixture")
-    assert record["experiment"] == "mixture" and "Cached result of `python experiments/pretraining.py" in capsys.readouterr().out
+    assert record["experiment"] == "mixture" and "Cached result of `python -m course_lib.experiments pretraining " in capsys.readouterr().out
     monkeypatch.setattr(experiments, "RESULTS", tmp_path)
     assert experiments.load_sweep("mixture") is None
     assert "No stored result" in capsys.readouterr().out
 
 
 def test_the_kl_sweep_runs_at_a_toy_size(tmp_path):
-    import rl
+    from course_lib.experiments import rl
 
     rl.main(["kl", "--kl", "0", "1", "--seeds", "0", "--steps", "2", "--device", "cpu", "--workers", "1",
              "--out-dir", str(tmp_path)])
     record = json.loads((tmp_path / "rl_kl.json").read_text())
-    assert record["command"] == "python experiments/rl.py kl --kl 0 1 --seeds 0 --steps 2 --device cpu --workers 1 " \
+    assert record["command"] == "python -m course_lib.experiments rl kl --kl 0 1 --seeds 0 --steps 2 --device cpu --workers 1 " \
                                 f"--out-dir {tmp_path}"
     assert {(r["reward"], r["kl"]) for r in record["runs"]} == {(w, k) for w in ("correct", "gameable") for k in (0, 1)}
     assert all(r["start_accuracy"] >= 0.4 for r in record["runs"])  # the half-right start model
@@ -74,6 +70,26 @@ def test_the_kl_sweep_runs_at_a_toy_size(tmp_path):
 
 def test_the_committed_kl_sweep_says_how_it_was_made():
     record = json.loads((RESULTS / "rl_kl.json").read_text())
-    assert record["command"].startswith("python experiments/rl.py kl")
+    assert record["command"].startswith("python -m course_lib.experiments rl kl")
     assert len(record["runs"]) == 2 * len(record["kl_weights"]) * len(record["seeds"])
     assert len(record["seeds"]) >= 3
+
+
+def test_every_stored_result_loads_and_says_what_made_it(capsys):
+    from course_lib.experiments import load_sweep
+
+    for name in SWEEPS:
+        record = load_sweep(name)
+        assert record is not None and record["device"] and record["total_seconds"] > 0, name
+        said = capsys.readouterr().out
+        assert said.startswith("Cached result of `python -m course_lib.experiments ") and record["device"] in said
+    assert "(seeds 0, 1, 2)" in said or "(seed" in said
+
+
+def test_the_scripts_run_from_the_package():
+    listed = subprocess.run([sys.executable, "-m", "course_lib.experiments"], capture_output=True, text=True,
+                            timeout=120)
+    assert listed.returncode == 1 and all(f"  {s} " in listed.stderr for s in ("recall", "pretraining", "rl"))
+    helped = subprocess.run([sys.executable, "-m", "course_lib.experiments", "rl", "--help"],
+                            capture_output=True, text=True, timeout=120)
+    assert helped.returncode == 0 and helped.stdout.startswith("usage: python -m course_lib.experiments rl ")

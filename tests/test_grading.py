@@ -37,14 +37,12 @@ import copy
 import csv
 import html
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from conftest import REPO, SYNTHETIC  # noqa: E402  (tests/ is on sys.path under pytest)
+from conftest import REPO, SYNTHETIC, run_step  # noqa: E402  (tests/ is on sys.path under pytest)
 
 ASSIGNMENTS = sorted(p.parent.name for p in (REPO / "solutions").glob("*/*.ipynb")
                      if p.stem == p.parent.name)
@@ -63,9 +61,8 @@ def grade_cells(nb) -> list:
 def run_grade(root: Path, assignment: str, submissions: Path, *extra: str, timeout=1800,
               out: Path | None = None):
     out = out or submissions.parent / f"reports-{submissions.name}"
-    proc = subprocess.run([sys.executable, str(root / "autograder" / "grade.py"), assignment,
-                           str(submissions), "--out", str(out), *extra],
-                          capture_output=True, text=True, timeout=timeout)
+    proc = run_step(root, "grade", assignment, str(submissions), "--out", str(out), *extra,
+                      timeout=timeout)
     report_path = out / f"{assignment}-grades.json"
     report = json.loads(report_path.read_text()) if report_path.is_file() else None
     students = {s["student"]: s for s in report["students"]} if report else {}
@@ -217,8 +214,7 @@ def write_submissions(folder: Path, assignment: str, cases: dict) -> Path:
 def student_notebook(root: Path, assignment: str) -> nbformat.NotebookNode:
     path = root / "notebooks" / assignment / f"{assignment}.ipynb"
     if not path.is_file():  # the synthetic one (a real one comes from the repository)
-        subprocess.run([sys.executable, str(root / "scripts" / "generate_notebooks.py"), "--root",
-                        str(root), assignment], check=True, capture_output=True, timeout=300)
+        run_step(root, "generate", assignment, check=True)
     return nbformat.read(path, 4)
 
 
@@ -495,8 +491,7 @@ def gradebook_scores(root: Path) -> dict:
 @pytest.fixture(scope="module")
 def synthetic_course(course_factory) -> Path:
     root = course_factory("grade-input")
-    subprocess.run([sys.executable, str(root / "scripts" / "generate_notebooks.py"), "--root",
-                    str(root)], check=True, capture_output=True, timeout=300)
+    run_step(root, "generate", check=True)
     return root
 
 

@@ -26,7 +26,8 @@ import nbformat
 import psutil
 import pytest
 
-from conftest import REPO, SYNTHETIC, dask_cluster  # noqa: E402  (tests/ is on sys.path under pytest)
+from autograder.cluster import local_cluster
+from conftest import SYNTHETIC  # noqa: E402  (tests/ is on sys.path under pytest)
 from test_grading import (by_id, gradebook_scores, grade_cells, nbg, run_grade, student_notebook,
                           write_submissions)
 
@@ -38,7 +39,7 @@ SLOW = "import time\ntime.sleep(4)  # in flight long enough to lose its worker\n
 @pytest.fixture(scope="module")
 def cluster(course_factory):
     worker_root = course_factory("dask-worker")
-    with dask_cluster(worker_root, 2, worker_root.parent / "dask-logs") as address:
+    with local_cluster(worker_root, 2, worker_root.parent / "dask-logs") as address:
         yield address, worker_root
 
 
@@ -116,8 +117,8 @@ def test_a_killed_worker_loses_nothing(cluster, course_factory):
     submissions = write_submissions(root.parent / "submissions", SYNTHETIC,
                                     {"slow": slow, "solution": cases["solution"]})
     out = root.parent / "reports"
-    grading = subprocess.Popen([sys.executable, str(root / "autograder" / "grade.py"), SYNTHETIC,
-                                str(submissions), "--out", str(out), "--scheduler", address],
+    grading = subprocess.Popen([sys.executable, "-m", "autograder", "grade", SYNTHETIC, str(submissions),
+                                "--out", str(out), "--scheduler", address], cwd=root,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         with Client(address, timeout=30, set_as_default=False) as client:
@@ -149,8 +150,7 @@ def test_a_killed_worker_loses_nothing(cluster, course_factory):
 
 
 def test_an_unreachable_scheduler_is_a_clear_error(monkeypatch):
-    sys.path.insert(0, str(REPO / "autograder"))
-    import grade
+    from autograder import grade
 
     monkeypatch.setattr(grade, "CONNECT_SECONDS", 2)
     with socket.socket() as s:  # a port nothing listens on

@@ -15,8 +15,6 @@ from __future__ import annotations
 import copy
 import os
 import sqlite3
-import sys
-from pathlib import Path
 
 import nbformat
 import pytest
@@ -24,8 +22,7 @@ import pytest
 from conftest import SYNTHETIC  # noqa: E402  (tests/ is on sys.path under pytest)
 from test_grading import by_id, gradebook_scores, run_grade, student_notebook, write_submissions
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "autograder"))
-import sandbox  # noqa: E402
+from autograder import sandbox  # noqa: E402
 
 HAS_BWRAP = sandbox.bubblewrap() is not None
 _probe = sandbox.Cgroup.create("probe", 1 << 30, 64)
@@ -141,7 +138,7 @@ def test_gradebook_and_submissions_are_intact(runs):
 
 
 def test_sizes_parse():
-    from grade import size
+    from autograder.grade import size
 
     assert size("1G") == 1 << 30 and size("100k") == 102400 and size("512") == 512
     with pytest.raises(Exception, match="not a size"):

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from course_lib.data import arithmetic as ar
-from course_lib.train import grpo
+from course_lib.train import grpo, loop
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def test_a_run_stopped_at_its_target_shows_a_full_bar(monkeypatch):
             super().__init__(*args, file=io.StringIO(), **kwargs)
             bars.append(self)
 
-    monkeypatch.setattr(grpo, "tqdm", Recorded)
+    monkeypatch.setattr(loop, "tqdm", Recorded)
     curve = grpo.pretrain_arithmetic(grpo.arithmetic_model(seed=0), 500, target_accuracy=0.0, check_every=5,
                                      batch_size=4, seed=0)
     (bar,) = bars

@@ -52,9 +52,9 @@ def recheck(tmp_path, answers: dict) -> dict:
     nbformat.write(notebook(ANSWERS), source)
     nbformat.write(notebook(answers), submission)
     out = tmp_path / "result.json"
-    proc = subprocess.run([sys.executable, str(REPO / "autograder" / "integrity.py"), str(source),
-                           str(submission), "--out", str(out), "--passed", *(f"{n}_tests" for n in ANSWERS)],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([sys.executable, "-m", "autograder.integrity", str(source), str(submission),
+                           "--out", str(out), "--passed", *(f"{n}_tests" for n in ANSWERS)],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     return json.loads(out.read_text())
 

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from conftest import REPO, SYNTHETIC  # noqa: E402  (tests/ is on sys.path under pytest)
+from conftest import REPO, SYNTHETIC, run_step  # noqa: E402  (tests/ is on sys.path under pytest)
 
 ASSIGNMENTS = sorted(p.parent.name for p in (REPO / "solutions").glob("*/*.ipynb")
                      if p.stem == p.parent.name)
@@ -21,8 +20,7 @@ STUBS = {"# YOUR CODE HERE", "raise NotImplementedError()", "YOUR ANSWER HERE"}
 
 
 def generate(root: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(root / "scripts" / "generate_notebooks.py"),
-                           "--root", str(root), *args], capture_output=True, text=True, timeout=300)
+    return run_step(root, "generate", "--root", str(root), *args)
 
 
 def secret_lines(solution: nbformat.NotebookNode) -> set[str]:
@@ -78,7 +76,7 @@ def test_repository_notebooks_in_sync_with_solutions():
 def test_student_notebook_has_no_solution_or_hidden_test_text(assignment):
     solution = nbformat.read(REPO / "solutions" / assignment / f"{assignment}.ipynb", 4)
     student_path = REPO / "notebooks" / assignment / f"{assignment}.ipynb"
-    assert student_path.is_file(), f"{student_path} missing: run python scripts/generate_notebooks.py"
+    assert student_path.is_file(), f"{student_path} missing: run python -m autograder generate"
     assert leaks(solution, nbformat.read(student_path, 4)) == []
     # nothing else in notebooks/<a>/ carries the markers either (a stray copy of a source file)
     for path in (REPO / "notebooks" / assignment).rglob("*"):
@@ -92,7 +90,7 @@ def test_notebooks_stored_without_outputs(assignment):
     for top in ("solutions", "notebooks"):
         path = REPO / top / assignment / f"{assignment}.ipynb"
         if path.is_file():
-            assert dirt(nbformat.read(path, 4)) == [], f"{path}: run python scripts/generate_notebooks.py"
+            assert dirt(nbformat.read(path, 4)) == [], f"{path}: run python -m autograder generate"
 
 
 # --------------------------------------------------------------------------------------------
@@ -116,7 +114,7 @@ def test_generate_then_check_round_trip(course_factory):
     # nothing but the student notebook appeared (no gradebook, no release folder)
     files = sorted(str(p.relative_to(root)) for p in root.rglob("*")
                    if p.is_file() and "__pycache__" not in p.parts
-                   and p.parts[len(root.parts)] not in ("autograder", "scripts"))
+                   and p.parts[len(root.parts)] != "autograder")
     assert files == [f"notebooks/{SYNTHETIC}/{SYNTHETIC}.ipynb", f"solutions/{SYNTHETIC}/{SYNTHETIC}.ipynb"]
     assert not (root / "autograder" / "gradebook.db").exists()
 

@@ -7,18 +7,15 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from conftest import REPO, SYNTHETIC  # noqa: E402  (tests/ is on sys.path under pytest)
+from conftest import SYNTHETIC, run_step  # noqa: E402  (tests/ is on sys.path under pytest)
 
-sys.path.insert(0, str(REPO / "autograder"))
-import release  # noqa: E402
+from autograder import release  # noqa: E402
 
 S = SYNTHETIC
 GRADED_CELLS = [{"grade_id": "add_visible_tests", "points": 1},
@@ -29,8 +26,7 @@ GRADED_CELLS = [{"grade_id": "add_visible_tests", "points": 1},
 
 
 def generate(root: Path, *args: str) -> None:
-    subprocess.run([sys.executable, str(root / "scripts" / "generate_notebooks.py"), "--root",
-                    str(root), *args], check=True, capture_output=True, timeout=300)
+    run_step(root, "generate", *args, check=True)
 
 
 def student_notebook(root: Path) -> Path:
@@ -78,8 +74,7 @@ def test_release_writes_zip_and_record(course, tmp_path, capsys):
 
 def test_command_line_defaults(course_copy):
     """Without --root and --out: the course of the script, and its autograder/release/."""
-    proc = subprocess.run([sys.executable, str(course_copy / "autograder" / "release.py"), S],
-                          capture_output=True, text=True, timeout=300)
+    proc = run_step(course_copy, "release", S)
     assert proc.returncode == 0, proc.stderr
     zipped = course_copy / "autograder" / "release" / f"{S}.zip"
     with zipfile.ZipFile(zipped) as archive:
@@ -97,7 +92,7 @@ def test_refuses_when_out_of_sync(course_copy, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: notebooks/ is out of sync with solutions/")
     assert f"notebooks/{S}/{S}.ipynb: differs from what solutions/{S} generates" in err
-    assert "Run `python scripts/generate_notebooks.py`" in err
+    assert "Run `python -m autograder generate`" in err
     assert not out.exists()
 
 
@@ -136,7 +131,7 @@ def test_refuses_leaked_hidden_tests(course_copy, tmp_path, capsys):
     ("zz_no_such", "unknown assignment 'zz_no_such': there is no "
                    f"solutions/zz_no_such/zz_no_such.ipynb (available: ungenerated, {S})"),
     ("ungenerated", "no student notebook for ungenerated in notebooks/: run "
-                    "`python scripts/generate_notebooks.py` and commit notebooks/"),
+                    "`python -m autograder generate` and commit notebooks/"),
 ])
 def test_refuses_unknown_or_ungenerated_assignment(course_copy, tmp_path, capsys, name, message):
     (course_copy / "solutions" / "ungenerated").mkdir()

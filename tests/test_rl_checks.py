@@ -447,3 +447,7 @@ def test_the_rl_claims_are_checked_against_the_measurements(capsys):
         check_rl_claims(True, "worse", 0.3, **measured)
     with pytest.raises(AssertionError, match="0.3 or 1.0"):
         check_rl_claims(True, "longer and less accurate", 0.0, **measured)
+    # An install without the stored sweep: the third answer cannot be checked, and the message says
+    # how to get the sweep back rather than failing on a missing attribute.
+    with pytest.raises(AssertionError, match="python -m course_lib.experiments rl kl"):
+        check_rl_claims(True, "longer and less accurate", None, **{**measured, "sweep_accuracy": None})

@@ -6,8 +6,8 @@ import json
 import pytest
 import torch
 
-from conftest import REPO
 from course_lib import reference
+from course_lib.experiments import RESULTS
 from course_lib.train.bandit import bandit_means, compare_rules, run_bandit
 from course_lib.widgets.advantage import AdvantageExplorer
 from course_lib.widgets.leash import LeashDial, sweep_summary
@@ -103,7 +103,7 @@ def test_the_dial_shows_the_mean_and_spread_over_seeds():
 
 
 def test_the_dial_reads_the_committed_sweep():
-    sweep = json.loads((REPO / "experiments" / "results" / "rl_kl.json").read_text())
+    sweep = json.loads((RESULTS / "rl_kl.json").read_text())
     dial = LeashDial(sweep)
     assert dial.kl_weights == sorted(sweep["kl_weights"])
     for kl in dial.kl_weights:

@@ -4,6 +4,7 @@ import os
 import pytest
 import torch
 
+from course_lib import paths
 from course_lib.models import smollm
 from course_lib.models.llama import KVCache, Llama, LlamaConfig
 from course_lib.models.smollm import load_smollm2
@@ -176,7 +177,7 @@ def test_missing_model_package_names_the_pip_command(monkeypatch):
 
 @pytest.mark.slow
 def test_corrupt_or_partial_cache_is_rebuilt(tmp_path, monkeypatch, smol):
-    monkeypatch.setenv(smollm.CACHE_ENV, str(tmp_path))
+    monkeypatch.setenv(paths.CACHE_ENV, str(tmp_path))
     monkeypatch.setattr(smollm, "_LOADED", {})
     first = load_smollm2(device="cpu", progress=False)
     (cached,) = tmp_path.glob("*.safetensors")

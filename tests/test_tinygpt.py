@@ -239,7 +239,7 @@ def test_live_curve_draws_the_history(corpus):
     history = History(train_steps=[1, 2, 3], train_loss=[7.0, 6.0, 5.0], eval_steps=[0, 3],
                       val_loss={"prose": [7.6, 5.5], "code": [7.6, 5.2]})
     curve = LiveCurve()
-    curve.update(history)
+    curve.draw(history)
     train, prose, code = curve.figure.data
     assert list(train.x) == [1, 2, 3] and train.y[0] == 7.0 and 5.0 < train.y[-1] < 7.0  # smoothed
     assert list(prose.x) == [0, 3] and list(prose.y) == [7.6, 5.5] and list(code.y) == [7.6, 5.2]

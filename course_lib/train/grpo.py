@@ -12,9 +12,9 @@ your usual, gently. Concretely, for each step:
    optional KL penalty that keeps the policy near the reference.
 
 Steps 3 and 4 call the learner's `grpo_advantages`, `ppo_clip_loss` and `kl_penalty`, so their code
-drives the run. With one update per batch of rollouts (the default, as in DeepSeekMath), the
-policy's ratio to the old policy is 1 at the update and the clip only matters with more updates
-per batch (`updates_per_batch`).
+drives the run. With one update per batch of rollouts (as in DeepSeekMath, and here), the
+policy's ratio to the old policy is 1 at the update, so the clip only matters with more updates
+per batch.
 """
 from __future__ import annotations
 
@@ -26,14 +26,13 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from course_lib.data import arithmetic
 from course_lib.data.arithmetic import END_ID, Problem
 from course_lib.models.tinygpt import TinyGPT, TinyGPTConfig, pad_right
 from course_lib.reference.rl import grpo_advantages, kl_penalty, ppo_clip_loss
 from course_lib.train.live import LiveLines
-from course_lib.train.post_training import RunLog, train_steps
+from course_lib.train.loop import RunLog, random_items, train_steps
 
 MAX_ANSWER = 4  # new tokens per completion: three digits and the end token
 ARITHMETIC_MODEL = TinyGPTConfig(vocab_size=arithmetic.VOCAB_SIZE, context=16, dim=64, n_layers=2, n_heads=4)
@@ -79,28 +78,20 @@ def pretrain_arithmetic(model: TinyGPT, max_steps: int, *, target_accuracy: floa
     """
     pool = arithmetic.all_problems("train")
     probe = arithmetic.sample_problems(200, "held_out", seed=seed + 1000)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
-    generator = torch.Generator().manual_seed(seed)
-    curve = []
     model.train()
-    bar = tqdm(total=max_steps, desc="learning arithmetic", unit="step", disable=not progress)
-    for step in range(1, max_steps + 1):
-        batch = [pool[i] for i in torch.randint(len(pool), (batch_size,), generator=generator).tolist()]
-        loss = answer_loss(model, batch)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        bar.update(1)
-        if step % check_every == 0 or step == max_steps:
-            curve.append((step, accuracy(model, probe)))
-            bar.set_postfix(accuracy=f"{curve[-1][1]:.0%}")
-            if target_accuracy is not None and curve[-1][1] >= target_accuracy:
-                # Stopped at the target on purpose: a full bar, not a red one cut short.
-                bar.total = step
-                bar.set_description(f"learning arithmetic: reached {target_accuracy:.0%}")
-                break
-    bar.close()
-    return curve
+
+    def reached(log: RunLog) -> str | None:
+        if target_accuracy is not None and log.last("accuracy") >= target_accuracy:
+            return f"reached {target_accuracy:.0%}"
+        return None
+
+    # Adam's usual betas, a constant learning rate and no clipping: plain supervised learning.
+    log = train_steps(model.parameters(), lambda batch: (answer_loss(model, [pool[i] for i in batch]), {}),
+                      random_items(len(pool), batch_size, seed), steps=max_steps, lr=lr, betas=(0.9, 0.999),
+                      schedule="constant", clip=None, evaluate=lambda: {"accuracy": accuracy(model, probe)},
+                      eval_every=check_every, eval_at_start=False, stop=reached,
+                      desc="learning arithmetic", progress=progress)
+    return list(zip(log.eval_steps, log.evals["accuracy"]))
 
 
 def greedy_answers(model: TinyGPT, problems: Sequence[Problem]) -> list[str]:
@@ -256,9 +247,9 @@ class GRPOTrainer:
                          ["reward and accuracy", "drift"], f"GRPO ({self.cfg.reward} reward, KL weight {self.cfg.kl_coef:g})",
                          ["share", "KL (nats per token)"]) if live else None
         params = list(self.policy.parameters())
-        return train_steps(params, len(self.pool), self.step_loss, steps=steps, lr=self.cfg.lr,
-                           batch_size=self.cfg.prompts_per_step, seed=self.seed, evaluate=evaluate,
-                           eval_every=eval_every, plot=plot, desc="GRPO", progress=progress)
+        return train_steps(params, self.step_loss, random_items(len(self.pool), self.cfg.prompts_per_step, self.seed),
+                           steps=steps, lr=self.cfg.lr, evaluate=evaluate, eval_every=eval_every, plot=plot,
+                           desc="GRPO", progress=progress)
 
     def parameter_counts(self) -> dict[str, int]:
         """What each baseline costs in parameters: the policy's, and the critic's on top (0 for a group)."""

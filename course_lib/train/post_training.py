@@ -1,8 +1,8 @@
 """Post-training TinyGPT (notebook D): supervised fine-tuning, a reward model, and DPO.
 
-The three runs share one loop (`train_steps`): draw a batch of examples, compute a loss, nudge the
-weights with AdamW, and now and then measure something on held-out data; a progress bar and a live
-plot show it happening. What changes between them is the loss, and each loss is one the learner
+The three runs share the course's loop (`course_lib.train.loop.train_steps`): draw a batch of
+examples, compute a loss, nudge the weights with AdamW, and now and then measure something on
+held-out data; a progress bar and a live plot show it happening. What changes between them is the loss, and each loss is one the learner
 writes in the notebook:
 - SFT: `sft_loss` on question-and-answer conversations, scored on the answer tokens only;
 - the reward model: TinyGPT's features plus a scalar head, trained with `bradley_terry_loss` so
@@ -21,25 +21,23 @@ import html
 import json
 import math
 import re
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from tokenizers import Tokenizer
-from tqdm.auto import tqdm
 
 from course_lib.data.instructions import FLAWS, USER, ASSISTANT, Example, PreferencePair
 from course_lib.data.pretraining import EOT
 from course_lib.device import get_device
-from course_lib.models.smollm import cache_dir
+from course_lib.paths import cache_dir
 from course_lib.models.tinygpt import TinyGPT, pad_right
 from course_lib.reference.post_training import bradley_terry_loss, dpo_loss, sequence_logprob, sft_loss
 from course_lib.train.live import LiveLines
-from course_lib.train.pretrain import TrainConfig, learning_rate
+from course_lib.train.loop import RunLog, random_items, train_steps
 
 COURSE_BASE = Path(__file__).resolve().parent.parent / "assets" / "tinygpt_base.pt"
 
@@ -52,14 +50,14 @@ def learner_base_path() -> Path:
 def load_base_model(device: torch.device | str | None = None,
                     prefer_learners: bool = True) -> tuple[TinyGPT, Tokenizer, str]:
     """(model, tokenizer, where it came from): the learner's base model from notebook C if it is
-    saved and `prefer_learners`, else the course's (made by experiments/base_model.py)."""
+    saved and `prefer_learners`, else the course's (made by course_lib/experiments/base_model.py)."""
     device = torch.device(device) if device is not None else get_device()
     path = learner_base_path()
     if not (prefer_learners and path.is_file()):
         path = COURSE_BASE
         if not path.is_file():
             raise FileNotFoundError(f"the course's base model is missing ({path}); reinstall the course "
-                                    f"or run `python experiments/base_model.py`")
+                                    f"or run `python -m course_lib.experiments base_model`")
     model = TinyGPT.load(path, device)
     tokenizer = TinyGPT.load_tokenizer(path)
     if tokenizer is None:  # saved without its tokenizer: it is this Python's corpus tokenizer
@@ -140,94 +138,6 @@ class Conversations:
             yield self.batch(range(start, min(start + batch_size, len(self))), device)
 
 
-# --- the shared loop ----------------------------------------------------------------------------
-@dataclass
-class RunLog:
-    """What a run measured: some numbers at every step, others at every evaluation."""
-    steps: list[int] = field(default_factory=list)
-    per_step: dict[str, list[float]] = field(default_factory=dict)
-    eval_steps: list[int] = field(default_factory=list)
-    evals: dict[str, list[float]] = field(default_factory=dict)
-    seconds: float = 0.0
-
-    def record(self, step: int, values: dict[str, float], evaluation: bool = False) -> None:
-        (self.eval_steps if evaluation else self.steps).append(step)
-        target = self.evals if evaluation else self.per_step
-        for name, value in values.items():
-            target.setdefault(name, []).append(float(value))
-
-    def last(self, name: str) -> float:
-        series = self.evals.get(name) or self.per_step.get(name)
-        if not series:
-            raise KeyError(f"nothing named {name!r} was measured; there is {sorted(self.per_step) + sorted(self.evals)}")
-        return series[-1]
-
-
-def train_steps(parameters, n_items: int, step_loss: Callable, *, steps: int, lr: float, batch_size: int,
-                seed: int, evaluate: Callable[[], dict] | None = None, eval_every: int = 25,
-                plot: LiveLines | None = None, desc: str = "training", progress: bool = True) -> RunLog:
-    """AdamW on `parameters` for `steps` steps of `step_loss(indices) -> (loss, {name: value})`,
-    each on `batch_size` random items of `n_items`; `evaluate()` before the first step, every
-    `eval_every` steps and at the end. The stop button (KeyboardInterrupt) ends the run early and
-    keeps what it learned."""
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a whole number >= 1, got {steps!r}")
-    parameters = [p for p in parameters if p.requires_grad]
-    optimizer = torch.optim.AdamW(parameters, lr=lr, betas=(0.9, 0.95), weight_decay=0.0)
-    schedule = TrainConfig(lr=lr, warmup_steps=max(1, steps // 10))
-    generator = torch.Generator().manual_seed(seed)
-    log = RunLog()
-
-    def measure(step: int) -> None:
-        if evaluate is not None:
-            log.record(step, evaluate(), evaluation=True)
-
-    def redraw() -> None:
-        if plot is not None:
-            known = {trace.name for trace in plot.figure.data}
-            points = {n: (log.steps, v) for n, v in log.per_step.items() if n in known}
-            points.update({n: (log.eval_steps, v) for n, v in log.evals.items() if n in known})
-            plot.update(points)
-
-    measure(0)
-    if plot is not None:
-        from IPython.display import display
-
-        redraw()
-        display(plot.figure)
-    start = time.perf_counter()
-    bar = tqdm(total=steps, desc=desc, unit="step", disable=not progress)
-    step = 0
-    try:
-        while step < steps:
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate(step / steps, step, schedule)
-            indices = torch.randint(n_items, (batch_size,), generator=generator).tolist()
-            loss, values = step_loss(indices)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"the loss became {loss.item()} at step {step}; check the loss "
-                                         f"function, or try a smaller learning rate")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(parameters, 1.0)
-            optimizer.step()
-            step += 1
-            log.record(step, {"loss": loss.item(), **values})
-            bar.update(1)
-            if step % eval_every == 0 or step == steps:
-                measure(step)
-                bar.set_postfix({k: f"{v[-1]:.3g}" for k, v in list(log.evals.items())[:3]})
-                redraw()
-    except KeyboardInterrupt:
-        print(f"Stopped after step {step}: the model keeps what it learned so far.")
-        if not log.eval_steps or log.eval_steps[-1] != step:
-            measure(step)
-        redraw()
-    bar.close()
-    log.seconds = time.perf_counter() - start
-    return log
-
-
 # --- supervised fine-tuning ---------------------------------------------------------------------
 @torch.no_grad()
 def response_loss(model: TinyGPT, conversations: Conversations, batch_size: int = 64) -> float:
@@ -258,9 +168,8 @@ def supervised_finetune(model: TinyGPT, train: Conversations, *, steps: int, hel
 
     plot = LiveLines({"loss": 0, "held-out answer loss": 0}, ["answer tokens only"], "Supervised fine-tuning",
                      ["loss (nats per answer token)"]) if live else None
-    return train_steps(model.parameters(), len(train), step_loss, steps=steps, lr=lr, batch_size=batch_size,
-                       seed=seed, evaluate=evaluate, eval_every=eval_every, plot=plot, desc="SFT",
-                       progress=progress)
+    return train_steps(model.parameters(), step_loss, random_items(len(train), batch_size, seed), steps=steps,
+                       lr=lr, evaluate=evaluate, eval_every=eval_every, plot=plot, desc="SFT", progress=progress)
 
 
 # --- answering questions ------------------------------------------------------------------------
@@ -428,9 +337,9 @@ def train_reward_model(backbone: TinyGPT, pairs: PairSet, *, steps: int, held_ou
     plot = LiveLines({"loss": 0, "training accuracy": 1, "held-out accuracy": 1},
                      ["Bradley-Terry loss", "chosen scored higher"], "Training the reward model",
                      ["loss", "share of pairs"]) if live else None
-    log = train_steps(reward_model.parameters(), len(pairs), step_loss, steps=steps, lr=lr, batch_size=batch_size,
-                      seed=seed, evaluate=evaluate, eval_every=eval_every, plot=plot, desc="reward model",
-                      progress=progress)
+    log = train_steps(reward_model.parameters(), step_loss, random_items(len(pairs), batch_size, seed),
+                      steps=steps, lr=lr, evaluate=evaluate, eval_every=eval_every, plot=plot,
+                      desc="reward model", progress=progress)
     reward_model.eval()
     return reward_model, log
 
@@ -513,8 +422,8 @@ def train_dpo(policy: TinyGPT, pairs: PairSet, *, beta: float, steps: int, held_
                       "KL from reference": 2}, ["implicit reward margin", "answers' log p, from the reference",
                                                 "drift (held out)"],
                      f"DPO, beta = {beta:g}", ["beta × margin", "nats", "KL (nats per token)"]) if live else None
-    return train_steps(policy.parameters(), len(pairs), step_loss, steps=steps, lr=lr, batch_size=batch_size,
-                       seed=seed, evaluate=evaluate, eval_every=eval_every, plot=plot, desc=f"DPO beta={beta:g}",
+    return train_steps(policy.parameters(), step_loss, random_items(len(pairs), batch_size, seed), steps=steps,
+                       lr=lr, evaluate=evaluate, eval_every=eval_every, plot=plot, desc=f"DPO beta={beta:g}",
                        progress=progress)
 
 

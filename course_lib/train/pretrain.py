@@ -26,6 +26,7 @@ from course_lib.data.pretraining import SOURCES, PretrainingCorpus
 from course_lib.device import get_device
 from course_lib.models.tinygpt import TinyGPT, TinyGPTConfig
 from course_lib.reference.pretraining import next_token_loss
+from course_lib.train.live import LiveLines
 from course_lib.validation import is_number
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -129,25 +130,21 @@ class History:
         return self.tokens / self.seconds if self.seconds else math.nan
 
 
-class LiveCurve:
-    """A plotly figure of training and validation loss that grows while the model trains."""
+class LiveCurve(LiveLines):
+    """The course's live plot for pre-training: the smoothed training loss and each source's
+    validation loss, growing while the model trains."""
 
     def __init__(self, title: str = "TinyGPT pre-training"):
-        import plotly.graph_objects as go
+        super().__init__({"train (smoothed)": 0, **{f"validation: {s}": 0 for s in SOURCES}}, [""], title,
+                         ["loss (nats per token)"], height=380)
+        train, *validation = self.figure.data
+        train.line.color = "#999"  # the noisy per-step loss, behind the measurements
+        for trace in validation:
+            trace.mode = "lines+markers"  # a point per validation measurement
 
-        self.figure = go.FigureWidget(
-            data=[go.Scatter(x=[], y=[], name="train (smoothed)", line={"color": "#999"})]
-            + [go.Scatter(x=[], y=[], name=f"validation: {s}", mode="lines+markers") for s in SOURCES],
-            layout={"title": title, "xaxis_title": "step", "yaxis_title": "loss (nats per token)",
-                    "height": 380, "margin": {"t": 50, "b": 40}},
-        )
-
-    def update(self, history: History) -> None:
-        smoothed = _smooth(history.train_loss)
-        with self.figure.batch_update():
-            self.figure.data[0].x, self.figure.data[0].y = history.train_steps, smoothed
-            for trace, source in zip(self.figure.data[1:], SOURCES):
-                trace.x, trace.y = history.eval_steps, history.val_loss[source]
+    def draw(self, history: History) -> None:
+        self.update({"train (smoothed)": (history.train_steps, _smooth(history.train_loss)),
+                     **{f"validation: {s}": (history.eval_steps, history.val_loss[s]) for s in SOURCES}})
 
 
 def _smooth(values: list[float], weight: float = 0.9) -> list[float]:
@@ -258,7 +255,7 @@ class Pretrainer:
             from IPython.display import display
 
             curve = LiveCurve()
-            curve.update(self.history)
+            curve.draw(self.history)
             display(curve.figure)
         start_step, start = self.step, time.perf_counter()
         total = steps if steps is not None else None
@@ -279,7 +276,7 @@ class Pretrainer:
                     bar.set_postfix(train=f"{self.history.train_loss[-1]:.2f}",
                                     **{f"val_{s}": f"{v:.2f}" for s, v in losses.items()})
                     if curve is not None:
-                        curve.update(self.history)
+                        curve.draw(self.history)
                     if self.checkpoint is not None:
                         self.save_checkpoint()
                 if sample_every and self.step % sample_every == 0:
@@ -292,7 +289,7 @@ class Pretrainer:
         if self.step > start_step and self.history.eval_steps[-1] != self.step:
             self.evaluate()
         if curve is not None:
-            curve.update(self.history)
+            curve.draw(self.history)
         if sample_every and not (self.history.samples and self.history.samples[-1][0] == self.step):
             self._print_samples(sample_prompts)  # the final model's, unless the loop just printed them
         if self.checkpoint is not None:

@@ -10,18 +10,18 @@ accuracy at each distance on fresh sequences (see course_lib.data.recall for the
 """
 from __future__ import annotations
 
-import time
+import itertools
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from course_lib.data.recall import RecallTask
 from course_lib.device import get_device, pick
 from course_lib.models.llama import Llama, LlamaConfig
+from course_lib.train.loop import train_steps
 
 WIDTH = 64
 # The defaults of compare_recall, and their small versions under COURSE_FAST=1 (CI and grading).
@@ -130,25 +130,24 @@ def train_recall(
                          f"got min_len={min_len}, max_len={max_len}")
     device = torch.device(device) if device is not None else get_device()
     model.to(device).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     generator = torch.Generator().manual_seed(seed)
-    losses = []
-    start = time.perf_counter()
-    bar = tqdm(range(steps), desc=f"training {type(model).__name__}", disable=not progress)
-    with cpu_threads_for_tiny_models(device):
-        for step in bar:
+
+    def batches():
+        for step in itertools.count():
             seq_len = curriculum_length(step, steps, min_len, max_len)
-            ids, targets = model.task.batch(batch_size, seq_len, (1, seq_len - 1), generator, device)
-            loss = F.cross_entropy(model(ids), targets)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            # The LSTM's gradient through many steps can spike; clip both models alike.
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            losses.append(loss.item())
-            if step % 20 == 0:
-                bar.set_postfix(loss=f"{loss.item():.3f}", length=seq_len)
-    return {"losses": losses, "seconds": time.perf_counter() - start, "steps": steps}
+            yield model.task.batch(batch_size, seq_len, (1, seq_len - 1), generator, device), seq_len
+
+    def step_loss(batch):
+        (ids, targets), seq_len = batch
+        return F.cross_entropy(model(ids), targets), {"length": seq_len}
+
+    with cpu_threads_for_tiny_models(device):
+        # Adam's usual betas at a constant rate; the LSTM's gradient through many steps can spike,
+        # so both models are clipped alike.
+        log = train_steps(model.parameters(), step_loss, batches(), steps=steps, lr=lr, betas=(0.9, 0.999),
+                          schedule="constant", clip=1.0, eval_every=20,
+                          desc=f"training {type(model).__name__}", progress=progress)
+    return {"losses": log.per_step["loss"], "seconds": log.seconds, "steps": steps}
 
 
 @torch.no_grad()
@@ -234,7 +233,7 @@ def compare_recall(
 
     What the short budget shows is how much faster attention learns to reach back, not a wall the
     LSTM cannot pass: with 8 times the steps (3,200) this LSTM also answers at every distance up to
-    128, though at distances up to 256 it was still near 0.3 after 1,600 (experiments/recall.py
+    128, though at distances up to 256 it was still near 0.3 after 1,600 (course_lib/experiments/recall.py
     runs such budgets side by side).
     """
     distances = tuple(distances) if distances is not None else pick(DISTANCES, FAST_DISTANCES)

@@ -23,7 +23,7 @@ import plotly.graph_objects as go
 
 from course_lib.reference.pretraining import CHINCHILLA_CONSTANTS, chinchilla_loss, compute_optimal
 from course_lib.validation import is_number
-from course_lib.widgets.temperature import INFO_COLOUR, WARNING_COLOUR, notice_html
+from course_lib.widgets.notice import INFO_COLOUR, WARNING_COLOUR, notice_html
 
 MIN_EXPONENT, MAX_EXPONENT = 18, 26  # the budget slider spans 1e18 to 1e26 FLOPs
 DEFAULT_BUDGET = 5.76e23  # Chinchilla's and Gopher's budget, as the paper gives it

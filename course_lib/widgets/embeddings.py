@@ -14,7 +14,7 @@ import ipywidgets as widgets
 import plotly.graph_objects as go
 import torch
 
-from course_lib.widgets.temperature import INFO_COLOUR, WARNING_COLOUR, notice_html
+from course_lib.widgets.notice import INFO_COLOUR, WARNING_COLOUR, notice_html
 from course_lib.widgets.tokens import make_visible
 
 UNGROUPED = "other"

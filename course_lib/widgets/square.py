@@ -20,7 +20,7 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from course_lib.reference.compute import fit_power_law
-from course_lib.widgets.temperature import INFO_COLOUR, WARNING_COLOUR, notice_html
+from course_lib.widgets.notice import INFO_COLOUR, WARNING_COLOUR, notice_html
 from course_lib.validation import is_number
 
 DEFAULT_N = 64

@@ -17,6 +17,7 @@ import ipywidgets as widgets
 import plotly.graph_objects as go
 import torch
 
+from course_lib.widgets.notice import INFO_COLOUR, WARNING_COLOUR, notice_html
 from course_lib.reference import softmax_with_temperature
 from course_lib.reference.lifecycle import (
     checked_logits,
@@ -31,8 +32,6 @@ MAX_TEMPERATURE = 3.0
 MAX_TOP_K = 100  # the top-k slider's range is 0 (off) to this
 MIN_TOP_P = 0.05  # the top-p slider's range is this to 1 (off)
 SUM_TOLERANCE = 1e-4
-INFO_COLOUR = "#2f6fde"
-WARNING_COLOUR = "#c62828"
 
 
 def distribution_problem(probabilities, vocab_size: int) -> str:
@@ -57,10 +56,6 @@ def distribution_problem(probabilities, vocab_size: int) -> str:
 def entropy_bits(probabilities: torch.Tensor) -> float:
     """Shannon entropy in bits; entr() treats 0 * log 0 as 0."""
     return torch.special.entr(probabilities.double()).sum().item() / math.log(2)
-
-
-def notice_html(message: str, colour: str) -> str:
-    return f'<div style="border-left: 3px solid {colour}; padding: 2px 8px">{html.escape(message, quote=False)}</div>'
 
 
 class TemperatureExplorer(widgets.VBox):

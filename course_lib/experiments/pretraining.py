@@ -1,11 +1,11 @@
 """Notebook C's sweeps, too slow to run live on a laptop: each trains a series of TinyGPTs.
 
-    python experiments/pretraining.py isoflop    # a small IsoFLOP sweep (Chinchilla's approach 2)
-    python experiments/pretraining.py mixture    # the share of code in the diet vs prose and code loss
-    python experiments/pretraining.py dedup      # a polluted crawl vs the same crawl cleaned
-    python experiments/pretraining.py all        # the three, one after the other
+    python -m course_lib.experiments pretraining isoflop    # a small IsoFLOP sweep (Chinchilla's approach 2)
+    python -m course_lib.experiments pretraining mixture    # the share of code in the diet vs prose and code loss
+    python -m course_lib.experiments pretraining dedup      # a polluted crawl vs the same crawl cleaned
+    python -m course_lib.experiments pretraining all        # the three, one after the other
 
-Each writes experiments/results/pretraining_<name>.json (or --out-dir): the command, the seed, the
+Each writes results/pretraining_<name>.json (or --out-dir): the command, the seed, the
 device, torch's version, the settings, the seconds, and every run's measured validation losses.
 The notebook loads these files and says they are cached; it can also run this script again.
 
@@ -31,22 +31,19 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from course_lib.data.pretraining import (  # noqa: E402
+from course_lib.data.pretraining import (
     load_corpus,
     polluted_documents,
     quality_filter,
     training_documents,
 )
-from course_lib.device import get_device  # noqa: E402
-from course_lib.measure import device_name  # noqa: E402
-from course_lib.models.tinygpt import TinyGPT, TinyGPTConfig  # noqa: E402
-from course_lib.reference.pretraining import dedupe  # noqa: E402
-from course_lib.train.pretrain import Pretrainer, TrainConfig  # noqa: E402
+from course_lib.device import get_device
+from course_lib.experiments import RESULTS
+from course_lib.measure import device_name
+from course_lib.models.tinygpt import TinyGPT, TinyGPTConfig
+from course_lib.reference.pretraining import dedupe
+from course_lib.train.pretrain import Pretrainer, TrainConfig
 
-RESULTS = REPO / "experiments" / "results"
 # (dim, layers, heads) from tiny to the CPU default, and bigger ones for a GPU.
 CPU_SIZES = ((16, 1, 2), (24, 2, 2), (32, 2, 2), (48, 3, 4), (64, 3, 4), (96, 4, 4), (128, 4, 4))
 GPU_SIZES = ((64, 3, 4), (96, 4, 4), (128, 4, 4), (192, 6, 6), (256, 6, 8), (384, 6, 6), (512, 8, 8))
@@ -167,10 +164,10 @@ EXPERIMENTS = {"isoflop": isoflop, "mixture": mixture, "dedup": dedup}
 
 def write_record(out_dir: Path, script: str, name: str, argv, seed: int, device, started: float,
                  fields: dict) -> Path:
-    """Store one sweep's result as experiments/results/<script>_<name>.json, with how it was made:
+    """Store one sweep's result as results/<script>_<name>.json, with how it was made:
     the command, seed, device, torch version, date and the seconds since `started`."""
     record = {"experiment": name,
-              "command": f"python experiments/{script}.py " + " ".join(sys.argv[1:] if argv is None else argv),
+              "command": f"python -m course_lib.experiments {script} " + " ".join(sys.argv[1:] if argv is None else argv),
               "seed": seed, "device": device_name(device), "torch": torch.__version__,
               "date": time.strftime("%Y-%m-%d"), **fields,
               "total_seconds": round(time.perf_counter() - started, 1)}

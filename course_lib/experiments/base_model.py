@@ -1,7 +1,7 @@
 """The course's base TinyGPT: what notebook D fine-tunes when the learner has not run notebook C.
 
-    python experiments/base_model.py             # the CPU default model, 1,500 steps (about 10 min on 2 cores)
-    python experiments/base_model.py --steps 200 --out /tmp/base.pt
+    python -m course_lib.experiments base_model             # the CPU default model, 1,500 steps (about 10 min on 2 cores)
+    python -m course_lib.experiments base_model --steps 200 --out /tmp/base.pt
 
 It pre-trains TinyGPT exactly as notebook C does (same corpus, same settings, seed 0), only for longer,
 and saves the weights in float16 together with the corpus tokenizer, so that the file works on any
@@ -14,28 +14,24 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from course_lib.data.pretraining import load_corpus
+from course_lib.measure import device_name
+from course_lib.models.tinygpt import TinyGPT
+from course_lib.train.pretrain import Pretrainer, default_configs
 
-from course_lib.data.pretraining import load_corpus  # noqa: E402
-from course_lib.measure import device_name  # noqa: E402
-from course_lib.models.tinygpt import TinyGPT  # noqa: E402
-from course_lib.train.pretrain import Pretrainer, default_configs  # noqa: E402
-
-OUT = REPO / "course_lib" / "assets" / "tinygpt_base.pt"
+OUT = Path(__file__).resolve().parent.parent / "assets" / "tinygpt_base.pt"
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--out", type=Path, default=OUT)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     # The CPU model on every device: the shipped file must run on every learner's laptop.
     model_cfg, train_cfg = default_configs("cpu")
     corpus = load_corpus()
@@ -46,7 +42,7 @@ def main() -> None:
     start = time.perf_counter()
     history = trainer.run(steps=args.steps, live=False, progress=True)
     model.to("cpu").save(args.out, tokenizer=corpus.tokenizer, half=True)
-    record = {"command": "python experiments/base_model.py" + (f" --steps {args.steps}" if args.steps != 1500 else ""),
+    record = {"command": "python -m course_lib.experiments base_model" + (f" --steps {args.steps}" if args.steps != 1500 else ""),
               "steps": args.steps, "tokens": history.tokens, "seconds": round(time.perf_counter() - start),
               "device": device_name(torch.device(device)), "torch": torch.__version__,
               "python": platform.python_version(), "date": time.strftime("%Y-%m-%d"),

@@ -1,7 +1,7 @@
 """Notebook E's sweep of the KL leash: GRPO runs at several KL weights, both rewards, several seeds.
 
-    python experiments/rl.py kl                  # 4 KL weights x 2 rewards x 3 seeds, 300 steps each
-    python experiments/rl.py kl --kl 0 0.5 --seeds 0 1 --steps 200
+    python -m course_lib.experiments rl kl                  # 4 KL weights x 2 rewards x 3 seeds, 300 steps each
+    python -m course_lib.experiments rl kl --kl 0 0.5 --seeds 0 1 --steps 200
 
 Every run starts from the same model: TinyGPT pre-trained on two-digit addition until it answers
 half the held-out problems (course_lib.train.grpo.pretrain_arithmetic, seed 0), the starting point
@@ -11,28 +11,24 @@ pays for length), and records the final held-out greedy accuracy, the mean rewar
 reference over the last 20 steps, the answers' length, and the loss on the right answers of
 held-out problems ("coherence": does the model still know how to write them?).
 
-Writes experiments/results/rl_kl.json (or --out-dir), which the notebook loads and says is cached.
+Writes results/rl_kl.json (or --out-dir), which the notebook loads and says is cached.
 The defaults were sized for a 2-core CPU; on a GPU the same runs take about as long (the model is
 tiny: the time goes to Python, not to arithmetic).
 """
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from course_lib.data import arithmetic
+from course_lib.device import get_device
+from course_lib.experiments import RESULTS
+from course_lib.experiments.pretraining import run_jobs, write_record
+from course_lib.train import grpo
 
-from course_lib.data import arithmetic  # noqa: E402
-from course_lib.device import get_device  # noqa: E402
-from course_lib.train import grpo  # noqa: E402
-from experiments.pretraining import run_jobs, write_record  # noqa: E402
-
-RESULTS = REPO / "experiments" / "results"
 HELD_OUT = 400  # held-out problems measured at the end of each run
 LAST = 20  # steps averaged for the final reward and KL
 

@@ -1,7 +1,7 @@
 """The recall race of notebook B, run bigger: more steps, longer distances, several seeds, any device.
 
-    python experiments/recall.py                     # the cached run: 2 to 4 minutes on 2 CPU cores
-    python experiments/recall.py --device cuda --steps 400 1600 6400 --seeds 0 1 2   # bigger, on a GPU
+    python -m course_lib.experiments recall                     # the cached run: 2 to 4 minutes on 2 CPU cores
+    python -m course_lib.experiments recall --device cuda --steps 400 1600 6400 --seeds 0 1 2   # bigger, on a GPU
 
 For every training budget in --steps and every seed it trains an LSTM and a one-layer attention model
 (course_lib.train.recall.compare_recall: same width, same batches, same number of steps) and measures
@@ -9,26 +9,22 @@ their accuracy at distances 1, 2, 4, ... up to --max-distance. Several budgets s
 question the notebook's short run leaves open: does the LSTM catch up when it trains longer?
 
 It prints one table per budget (accuracy averaged over the seeds) and writes everything, every seed,
-to experiments/results/recall.json (or --out), with the device, the settings and the seconds.
+to results/recall.json (or --out), with the device, the settings and the seconds.
 So far it has run on a CPU only: the GPU command above is untried.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from course_lib.device import get_device  # noqa: E402
-from course_lib.measure import device_name  # noqa: E402
-from course_lib.train.recall import compare_recall  # noqa: E402
+from course_lib.device import get_device
+from course_lib.experiments import RESULTS
+from course_lib.measure import device_name
+from course_lib.train.recall import compare_recall
 
 
 def mean_table(runs: list[dict], distances: list[int]) -> str:
@@ -42,7 +38,7 @@ def mean_table(runs: list[dict], distances: list[int]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", help="cpu, mps, cuda or cuda:N (default: the course's choice)")
     parser.add_argument("--steps", type=int, nargs="+", default=[400, 1600],
@@ -52,8 +48,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds (default: 0)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--n-examples", type=int, default=512, help="test sequences per distance")
-    parser.add_argument("--out", type=Path, default=REPO / "experiments" / "results" / "recall.json")
-    args = parser.parse_args()
+    parser.add_argument("--out", type=Path, default=RESULTS / "recall.json")
+    args = parser.parse_args(argv)
     if args.max_distance < 1 or args.max_distance & (args.max_distance - 1):
         parser.error(f"--max-distance must be a power of two (1, 2, 4, ...), got {args.max_distance}")
     if min(args.steps) < 1:

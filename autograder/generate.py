@@ -1,10 +1,9 @@
-#!/usr/bin/env python
 """Regenerate the student notebooks in notebooks/ from the nbgrader sources in solutions/.
 
-    python scripts/generate_notebooks.py            # strip solutions/, regenerate notebooks/
-    python scripts/generate_notebooks.py --check    # change nothing; exit 1 and name the files
-                                                    # if anything is out of date
-    python scripts/generate_notebooks.py 00_onramp  # only some assignments
+    python -m autograder generate             # strip solutions/, regenerate notebooks/
+    python -m autograder generate --check     # change nothing; exit 1 and name the files
+                                              # if anything is out of date
+    python -m autograder generate 00_onramp   # only some assignments
 
 What it does, for each solutions/<a>/<a>.ipynb:
   1. strips it in place: outputs, execution counts, widget state and volatile metadata go, every
@@ -27,15 +26,14 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import nbformat
 
-DEFAULT_ROOT = Path(__file__).resolve().parent.parent
-CONFIG = Path("autograder") / "nbgrader_config.py"
+from autograder import course
+
 # Not copied from solutions/<a>/ into notebooks/<a>/ (nbgrader's CourseDirectory.ignore too).
 IGNORE = shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", "*.pyc", ".DS_Store")
 
@@ -111,14 +109,10 @@ def read_notebook(path: Path) -> nbformat.NotebookNode:
 # --------------------------------------------------------------------------------------------
 def find_assignments(root: Path, wanted: list[str]) -> tuple[list[str], list[str]]:
     """(assignments with a source notebook, notes about solutions/ folders without one)."""
-    solutions = root / "solutions"
-    names = sorted(p.name for p in solutions.iterdir() if p.is_dir()) if solutions.is_dir() else []
-    notes, found = [], []
-    for name in names:
-        if (solutions / name / f"{name}.ipynb").is_file():
-            found.append(name)
-        elif not name.startswith("."):
-            notes.append(f"solutions/{name}/ has no {name}.ipynb yet: skipped")
+    found, solutions = course.assignments(root), root / course.SOLUTIONS
+    notes = [f"solutions/{p.name}/ has no {p.name}.ipynb yet: skipped"
+             for p in sorted(solutions.iterdir()) if p.is_dir() and not p.name.startswith(".")
+             and p.name not in found] if solutions.is_dir() else []
     if wanted:
         unknown = [w for w in wanted if w not in found]
         if unknown:
@@ -134,24 +128,22 @@ def generate_into(root: Path, assignments: list[str], work: Path) -> Path:
     Everything happens under `work`: a throwaway course root with its own (unused) gradebook.
     """
     for name in assignments:
-        src = root / "solutions" / name
-        dst = work / "solutions" / name
+        src = root / course.SOLUTIONS / name
+        dst = work / course.SOLUTIONS / name
         shutil.copytree(src, dst, ignore=IGNORE)
         nb_path = dst / f"{name}.ipynb"
         nb_path.write_text(notebook_text(strip_notebook(read_notebook(nb_path))), encoding="utf-8")
-    cmd = [sys.executable, "-m", "nbgrader", "generate_assignment", "*", "--force", "--no-db",
-           f"--CourseDirectory.root={work}",
-           f"--CourseDirectory.db_url=sqlite:///{work / 'unused-gradebook.db'}",
-           "--log-level=WARN"]
-    # Run from autograder/ so nbgrader reads its nbgrader_config.py from the working directory.
-    proc = subprocess.run(cmd, cwd=root / CONFIG.parent, capture_output=True, text=True)
+    proc = course.nbgrader_run("generate_assignment", "*", "--force", "--no-db",
+                               f"--CourseDirectory.root={work}",
+                               f"--CourseDirectory.db_url=sqlite:///{work / 'unused-gradebook.db'}",
+                               "--log-level=WARN")
     if proc.returncode != 0:
-        raise SystemExit(f"error: nbgrader generate_assignment failed:\n{proc.stdout}{proc.stderr}")
-    release = work / "notebooks"
+        raise SystemExit(f"error: nbgrader generate_assignment failed:\n{proc.stdout}")
+    release = work / course.NOTEBOOKS
     for name in assignments:
         out = release / name / f"{name}.ipynb"
         if not out.is_file():
-            raise SystemExit(f"error: nbgrader wrote no {out.name}:\n{proc.stdout}{proc.stderr}")
+            raise SystemExit(f"error: nbgrader wrote no {out.name}:\n{proc.stdout}")
         out.write_text(notebook_text(strip_notebook(read_notebook(out))), encoding="utf-8")
     return release
 
@@ -175,7 +167,7 @@ def same_file(a: Path, b: Path) -> bool:
 
 def stale_outputs(root: Path, assignments: list[str], all_sources: list[str], notes: list[str]):
     """notebooks/<x>/ folders whose source solutions/<x>/<x>.ipynb does not exist."""
-    notebooks = root / "notebooks"
+    notebooks = root / course.NOTEBOOKS
     if not notebooks.is_dir():
         return []
     pending = {n.split("/")[1] for n in notes}  # a source folder without its notebook yet
@@ -190,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("assignments", nargs="*", help="assignment names (default: all in solutions/)")
     parser.add_argument("--check", action="store_true",
                         help="change nothing; exit 1 and name the files that are out of date")
-    parser.add_argument("--root", type=Path, default=DEFAULT_ROOT,
+    parser.add_argument("--root", type=Path, default=course.ROOT,
                         help="course root (default: this repository)")
     args = parser.parse_args(argv)
     root = args.root.resolve()
@@ -203,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # 1. the sources themselves
     for name in assignments:
-        path = root / "solutions" / name / f"{name}.ipynb"
+        path = course.source(name, root)
         rel = path.relative_to(root)
         try:
             nb = read_notebook(path)
@@ -224,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="generate-notebooks-") as tmp:
         release = generate_into(root, assignments, Path(tmp)) if assignments else None
         for name in assignments:
-            fresh, current = release / name, root / "notebooks" / name
+            fresh, current = release / name, root / course.NOTEBOOKS / name
             want, have = files_under(fresh), files_under(current)
             differ = sorted(f for f in want & have if not same_file(fresh / f, current / f))
             missing, extra = sorted(want - have), sorted(have - want)
@@ -253,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.check:
         if problems:
-            print("Out of sync; run `python scripts/generate_notebooks.py` and commit the result:",
+            print("Out of sync; run `python -m autograder generate` and commit the result:",
                   file=sys.stderr)
             for problem in problems:
                 print(f"  {problem}", file=sys.stderr)
@@ -261,6 +253,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ok: {len(assignments)} assignment(s) in sync ({', '.join(assignments) or 'none yet'})")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())
