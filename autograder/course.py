@@ -25,11 +25,13 @@ AUTOGRADED = f"{AUTOGRADER}/autograded"
 FEEDBACK = f"{AUTOGRADER}/feedback"
 REPORTS = f"{AUTOGRADER}/reports"
 RELEASES = f"{AUTOGRADER}/release"
+RELEASE_SOLUTION = f"{AUTOGRADER}/release_solution"
+SOURCE_WITH_TESTS = f"{AUTOGRADER}/source_with_tests"
 GRADEBOOK = f"{AUTOGRADER}/gradebook.db"
 CONFIG = f"{AUTOGRADER}/nbgrader_config.py"
 # Grading state and results inside autograder/: never committed, never copied with the course.
-STATE = ("gradebook.db", "submitted", "autograded", "feedback", "reports", "release_solution",
-         "source_with_tests", "release")
+STATE = tuple(Path(p).name for p in (GRADEBOOK, SUBMITTED, AUTOGRADED, FEEDBACK, REPORTS, RELEASES,
+                                     RELEASE_SOLUTION, SOURCE_WITH_TESTS))
 
 # What each assignment's notebook reads from a cache that grading builds beforehand, outside the
 # sandbox (whose disk is read-only): SmolLM2's expanded weights, TinyGPT's tokenized corpus.

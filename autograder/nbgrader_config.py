@@ -38,8 +38,8 @@ c.CourseDirectory.release_directory = course.NOTEBOOKS  # notebooks/<assignment>
 c.CourseDirectory.submitted_directory = course.SUBMITTED  # .../<student>/<assignment>/
 c.CourseDirectory.autograded_directory = course.AUTOGRADED
 c.CourseDirectory.feedback_directory = course.FEEDBACK
-c.CourseDirectory.solution_directory = f"{course.AUTOGRADER}/release_solution"
-c.CourseDirectory.source_with_tests_directory = f"{course.AUTOGRADER}/source_with_tests"
+c.CourseDirectory.solution_directory = course.RELEASE_SOLUTION
+c.CourseDirectory.source_with_tests_directory = course.SOURCE_WITH_TESTS
 c.CourseDirectory.db_url = f"sqlite:///{course.ROOT / course.GRADEBOOK}"
 
 # --- execution while autograding --------------------------------------------------------------

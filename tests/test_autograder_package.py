@@ -89,3 +89,12 @@ def test_an_unknown_assignment_names_the_ones_there_are():
         course.find("F_nothing")
     assert "solutions/F_nothing/F_nothing.ipynb" in str(caught.value)
     assert ", ".join(course.assignments()) in str(caught.value)
+
+
+def test_the_grading_process_and_the_entry_points_do_not_load_torch():
+    """torch takes seconds to import: grading, dispatching a step and finding the cache need none
+    (the kernels and the re-check's checks load it themselves)."""
+    probe = ("import sys, autograder.grade, autograder.__main__, course_lib.cli, course_lib.paths; "
+             "print('torch' in sys.modules)")
+    loaded = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert loaded.returncode == 0 and loaded.stdout.strip() == "False", loaded.stderr

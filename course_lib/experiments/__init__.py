@@ -15,8 +15,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import torch
-
 RESULTS = Path(__file__).resolve().parent / "results"
 # Each stored result: the script that makes it (python -m course_lib.experiments SCRIPT [NAME]) and
 # its file in results/.
@@ -43,6 +41,8 @@ def load_sweep(name: str, rerun: bool = False, device: str | None = None) -> dic
         raise ValueError(f"unknown sweep {name!r}; the sweeps are {tuple(SWEEPS)}")
     path = RESULTS / SWEEPS[name][1]
     if rerun:
+        import torch  # only to choose the device: the script loads it anyway
+
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         print("running:", " ".join(command(name)), "--device", device, flush=True)
         subprocess.run([sys.executable, *command(name)[1:], "--device", device], check=True)
