@@ -5,8 +5,8 @@ call the course's own answers (course_lib.reference) or replace the checks befor
 grade.py, after nbgrader, re-checks every test cell the submission passed, with the roles split
 across two processes:
 
-* the learner's side (learner_side.py) runs in the submission's sandbox, where course_lib/reference/
-  and course_lib/checks/ are hidden: it holds only the learner's answer cells;
+* the learner's side (learner_side.py) runs in the submission's sandbox, where course_lib/reference/,
+  checks/ and exercises/ are hidden: it holds only the learner's answer cells;
 * this process, the grader's, runs each test cell of the instructor's source (hidden tests
   included) with the course's own checks, unchanged; every learner function it calls is a proxy
   that sends the inputs to the learner's side and reads the result back (an unpickler that builds
@@ -22,8 +22,9 @@ an answer cell
   uses what no answer needs and what reaches those (exec, importlib, sys.modules, ...);
   is one of the course's reference functions with its names changed (same syntax tree).
 Each finding names the graded cells it affects; grade.py reports it (status "integrity") and, by
-default, scores those cells 0. The course's own fallback, learner_or_reference, lives in locked
-cells, which are not re-run here, so it is never a finding.
+default, scores those cells 0. The course's own fallback, course_lib.exercises.use (or
+learner_or_reference, in notebooks handed out before it), lives in locked cells, which are not
+re-run here, so it is never a finding.
 
     python -m autograder.integrity SOURCE SUBMISSION --passed ID [ID ...] [--learner-command JSON] --out JSON
 """
@@ -54,6 +55,8 @@ SUSPICIOUS_NAMES = {"exec", "eval", "compile", "__import__", "globals", "setattr
                     "__builtins__", "learner_or_reference"}
 SUSPICIOUS_SYS = {"modules", "meta_path", "path_hooks", "settrace", "setprofile"}
 SUSPICIOUS_MODULES = ("importlib", "builtins", "ctypes", "gc")
+# course_lib's subpackages that hold the course's answers and checks (learner_side.py names them too).
+INTERNALS = ("reference", "checks", "exercises")
 # Objects a test cell may name that are the notebook's, built here by the course's own code.
 PROVIDERS = {"smol": "from course_lib.models.smollm import load_smollm2\nsmol = load_smollm2(progress=False)"}
 
@@ -138,13 +141,13 @@ def suspicious_uses(tree: ast.Module) -> list[str]:
             found.append(node.id)
         elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and (
                 (node.value.id == "sys" and node.attr in SUSPICIOUS_SYS)
-                or (node.value.id == "course_lib" and node.attr in ("reference", "checks"))):
+                or (node.value.id == "course_lib" and node.attr in INTERNALS)):
             found.append(f"{node.value.id}.{node.attr}")
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             modules = [a.name for a in node.names] if isinstance(node, ast.Import) else \
                 [node.module or ""] + [f"{node.module}.{a.name}" for a in node.names]
             found += [m for m in modules if m.split(".")[0] in SUSPICIOUS_MODULES
-                      or m.startswith(("course_lib.reference", "course_lib.checks"))]
+                      or m.startswith(tuple(f"course_lib.{name}" for name in INTERNALS))]
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and "course_lib" in node.value:
             found.append(repr(node.value))
     return sorted(set(found))
@@ -203,12 +206,13 @@ def fingerprint(fn: ast.FunctionDef) -> str:
 def reference_fingerprints() -> dict[str, str]:
     """fingerprint -> 'module.function' for every function of the course's reference answers."""
     found = {}
-    for path in sorted((course_package() / "reference").glob("*.py")):
-        tree = parse(path.read_text(encoding="utf-8"))
-        for node in ast.walk(tree):
-            # A short function is written the same way by many honest learners: only long ones count.
-            if isinstance(node, ast.FunctionDef) and statements(node) >= 10:
-                found[fingerprint(node)] = f"course_lib.reference.{path.stem}.{node.name}"
+    for folder in ("reference", "exercises"):
+        for path in sorted((course_package() / folder).glob("*.py")):
+            tree = parse(path.read_text(encoding="utf-8"))
+            for node in ast.walk(tree):
+                # A short function is written the same way by many honest learners: only long ones count.
+                if isinstance(node, ast.FunctionDef) and statements(node) >= 10:
+                    found[fingerprint(node)] = f"course_lib.{folder}.{path.stem}.{node.name}"
     return found
 
 
@@ -222,7 +226,7 @@ def learner_command(box=None) -> list[str]:
     if box is None:
         return command
     package = course_package()
-    box = dataclasses.replace(box, hide=[*box.hide, str(package / "reference"), str(package / "checks")])
+    box = dataclasses.replace(box, hide=[*box.hide, *(str(package / name) for name in INTERNALS)])
     return box.wrap(command)
 
 
@@ -450,7 +454,7 @@ def prelude_sources(source_nb, answers: list[str]) -> list[str]:
     The course's answers and checks stay out."""
     used = set().union(*(free_names(t) for t in map(parse, answers) if t is not None))
     return sorted({text for name, text in instructor_imports(source_nb).items() if name in used
-                   and not any(k in text for k in ("reference", "checks", "learner_or_reference"))})
+                   and not any(k in text for k in (*INTERNALS, "learner_or_reference"))})
 
 
 class Recheck:

@@ -1,7 +1,7 @@
 """The learner's side of the integrity re-check (integrity.py is the other side).
 
 integrity.py starts this file as `python -c <its text>` inside the submission's sandbox, where the
-course's answers and checks (course_lib/reference/, course_lib/checks/) are hidden, and drives it
+course's answers and checks (course_lib/reference/, checks/ and exercises/) are hidden, and drives it
 over a pipe: define the learner's answers, then call their functions with the inputs of the
 course's own checks, which run in integrity.py's process, out of the learner's reach.
 
@@ -25,7 +25,7 @@ import types
 import numpy as np
 import torch
 
-COURSE_INTERNALS = ("course_lib.reference", "course_lib.checks")
+COURSE_INTERNALS = ("course_lib.reference", "course_lib.checks", "course_lib.exercises")  # integrity.INTERNALS
 MAX_JACOBIAN = 1 << 14   # output elements whose gradients travel back; the checks use a few dozen
 
 

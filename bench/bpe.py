@@ -20,7 +20,7 @@ import time
 
 from course_lib import tokenizer_lab
 from course_lib.data import python_docs_text
-from course_lib.reference.bpe import train_bpe
+from course_lib.exercises.bpe import train_bpe
 
 TARGET_SECONDS = 1.5  # reference, vocabulary 500, 130,000 characters
 TARGET_CHARS, TARGET_VOCAB = 130_000, 500

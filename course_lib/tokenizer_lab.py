@@ -11,7 +11,7 @@ from typing import Callable, Iterable
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from course_lib.models.smollm import byte_level_token_bytes, raw_bytes
-from course_lib.reference import bpe
+from course_lib.exercises import bpe
 
 TokenizeFn = Callable[[str], list[tuple[int, bytes]]]
 

@@ -1,5 +1,5 @@
-"""The reference BPE against the `tokenizers` library and a plain recount, and the BPE checks
-against the mistakes learners make."""
+"""The course's BPE against the `tokenizers` library and a plain recount, and the BPE exercises
+against the mistakes learners make (caught under their declared keys)."""
 import random
 from collections import Counter
 import unicodedata
@@ -11,8 +11,8 @@ import regex
 from course_lib import tokenizer_lab
 from course_lib.checks import bpe as checks
 from course_lib.data import python_docs_text
-from course_lib.reference import bpe as ref
-from course_lib.reference.bpe import GPT2_PATTERN
+from course_lib.exercises import ExerciseFailure, bpe, check, use
+from course_lib.exercises.bpe import GPT2_PATTERN
 
 SPECIALS = ["<|endoftext|>", "<|end|>", "<|end|><|pad|>"]
 
@@ -37,7 +37,7 @@ def learner_train_bpe(text, vocab_size, special_tokens=(), pattern=GPT2_PATTERN,
     for new_id in range(first_merge_id, first_merge_id + vocab_size - 256 - len(special_tokens)):
         counts = Counter()
         for word in words:
-            counts.update(ref.get_pair_counts(word))
+            counts.update(bpe.get_pair_counts(word))
         if not counts:
             break
         if mistake == "ties_to_smaller":
@@ -48,7 +48,7 @@ def learner_train_bpe(text, vocab_size, special_tokens=(), pattern=GPT2_PATTERN,
             best = max(counts, key=lambda p: (counts[p], (vocab[p[0]], vocab[p[1]])))
         vocab[new_id] = vocab[best[0]] + vocab[best[1]]
         merges.append((vocab[best[0]], vocab[best[1]]))
-        words = [ref.merge(word, best, new_id) for word in words]
+        words = [bpe.merge(word, best, new_id) for word in words]
     first_special_id = 256 if mistake == "specials_first" else len(vocab)
     vocab.update({first_special_id + k: t.encode("utf-8") for k, t in enumerate(special_tokens)})
     return vocab, merges
@@ -74,7 +74,7 @@ def learner_encode(text, vocab, merges, special_tokens=(), pattern=GPT2_PATTERN,
                 if not known:
                     break
                 pair = known[0] if mistake == "leftmost_first" else min(known, key=rank.get)
-                parts = ref.merge(parts, pair, pair[0] + pair[1])
+                parts = bpe.merge(parts, pair, pair[0] + pair[1])
             ids += [id_of[p] for p in parts]
     return ids
 
@@ -99,20 +99,20 @@ def merge_without_skipping(ids, pair, new_id):
 
 # The reference ----------------------------------------------------------------------------------------
 def test_pair_counts_and_merge_on_the_documented_examples():
-    assert ref.get_pair_counts([1, 1, 1]) == {(1, 1): 2}
-    assert ref.get_pair_counts([1, 2, 3, 1, 2]) == {(1, 2): 2, (2, 3): 1, (3, 1): 1}
+    assert bpe.get_pair_counts([1, 1, 1]) == {(1, 1): 2}
+    assert bpe.get_pair_counts([1, 2, 3, 1, 2]) == {(1, 2): 2, (2, 3): 1, (3, 1): 1}
     ids = [1, 1, 1]
-    assert ref.merge(ids, (1, 1), 9) == [9, 1] and ids == [1, 1, 1]
-    assert ref.merge([1, 1, 1, 1], (1, 1), 9) == [9, 9]
+    assert bpe.merge(ids, (1, 1), 9) == [9, 1] and ids == [1, 1, 1]
+    assert bpe.merge([1, 1, 1, 1], (1, 1), 9) == [9, 9]
 
 
 def test_worked_example_tie_and_vocabulary_layout():
-    vocab, merges = ref.train_bpe("aaabdaaabac", 259, pattern=None)
+    vocab, merges = bpe.train_bpe("aaabdaaabac", 259, pattern=None)
     # step 2 is a tie, (aa, a) and (a, b) both occur twice: the greater pair of byte strings wins
     assert merges == [(b"a", b"a"), (b"aa", b"a"), (b"aaa", b"b")]
     assert [vocab[i] for i in (97, 256, 257, 258)] == [b"a", b"aa", b"aaa", b"aaab"]
 
-    vocab, merges = ref.train_bpe("ab ab", 300, special_tokens=["<|x|>", "<|y|>"])
+    vocab, merges = bpe.train_bpe("ab ab", 300, special_tokens=["<|x|>", "<|y|>"])
     assert merges == [(b"a", b"b"), (b" ", b"ab")]  # then nothing is left to merge
     assert len(vocab) == 260 and vocab[258] == b"<|x|>" and vocab[259] == b"<|y|>"
 
@@ -126,9 +126,9 @@ def test_reference_equals_a_plain_recount_on_random_texts():
         vocab_size = 256 + len(SPECIALS) + rng.randint(0, 60)
         pattern = GPT2_PATTERN if trial % 3 else None
         expected = learner_train_bpe(text, vocab_size, SPECIALS, pattern)
-        assert ref.train_bpe(text, vocab_size, SPECIALS, pattern) == expected, (text, vocab_size, pattern)
+        assert bpe.train_bpe(text, vocab_size, SPECIALS, pattern) == expected, (text, vocab_size, pattern)
     docs = python_docs_text(15_000)
-    assert ref.train_bpe(docs, 400) == learner_train_bpe(docs, 400)
+    assert bpe.train_bpe(docs, 400) == learner_train_bpe(docs, 400)
 
 
 def first_tie(text: str, merges) -> int:
@@ -144,13 +144,13 @@ def first_tie(text: str, merges) -> int:
         if n == runner_up:
             return step
         assert top == pair
-        words = [ref.merge(word, pair, pair[0] + pair[1]) for word in words]
+        words = [bpe.merge(word, pair, pair[0] + pair[1]) for word in words]
     return len(merges)
 
 
 def test_reference_agrees_with_the_tokenizers_library():
     text = python_docs_text(200_000)
-    vocab, merges = ref.train_bpe(text, 1000)
+    vocab, merges = bpe.train_bpe(text, 1000)
     library = tokenizer_lab.train_library_bpe(text, 1000)
     theirs = tokenizer_lab.library_merges(library)
     assert len(merges) == len(theirs) == 1000 - 256
@@ -177,36 +177,36 @@ ROUND_TRIP_TEXTS = [
 
 @pytest.mark.parametrize("pattern", [GPT2_PATTERN, None])
 def test_round_trips(pattern):
-    vocab, merges = ref.train_bpe(python_docs_text(5000) + "".join(ROUND_TRIP_TEXTS), 400, SPECIALS, pattern)
+    vocab, merges = bpe.train_bpe(python_docs_text(5000) + "".join(ROUND_TRIP_TEXTS), 400, SPECIALS, pattern)
     for text in ROUND_TRIP_TEXTS:
-        ids = ref.encode(text, vocab, merges, SPECIALS, pattern)
-        assert ref.decode(ids, vocab) == text
+        ids = bpe.encode(text, vocab, merges, SPECIALS, pattern)
+        assert bpe.decode(ids, vocab) == text
         assert ids == learner_encode(text, vocab, merges, SPECIALS, pattern)
-    ids = ref.encode("a<|end|><|pad|>b<|endoftext|><|endoftext|>", vocab, merges, SPECIALS, pattern)
+    ids = bpe.encode("a<|end|><|pad|>b<|endoftext|><|endoftext|>", vocab, merges, SPECIALS, pattern)
     assert ids[1] == 256 + len(merges) + 2 and ids[-2:] == [256 + len(merges)] * 2
 
 
 def test_encode_takes_the_smaller_of_two_ids_with_the_same_bytes():
     vocab = {i: bytes([i]) for i in range(256)} | {256: b"ab", 257: b"ab"}
-    assert ref.encode("ab", vocab, [(b"a", b"b")]) == [256]
+    assert bpe.encode("ab", vocab, [(b"a", b"b")]) == [256]
 
 
 def test_clear_errors_for_bad_input():
     with pytest.raises(ValueError, match="vocab_size must be an int >= 257"):
-        ref.train_bpe("abc", 256, special_tokens=["<|x|>"])
+        bpe.train_bpe("abc", 256, special_tokens=["<|x|>"])
     with pytest.raises(ValueError, match="non-empty"):
-        ref.train_bpe("abc", 300, special_tokens=[""])
+        bpe.train_bpe("abc", 300, special_tokens=[""])
     with pytest.raises(ValueError, match="distinct.*<\\|x\\|>"):
-        ref.train_bpe("abc", 300, special_tokens=["<|x|>", "<|x|>"])
+        bpe.train_bpe("abc", 300, special_tokens=["<|x|>", "<|x|>"])
     with pytest.raises(ValueError, match="not one string"):
-        ref.train_bpe("abc", 300, special_tokens="<|x|>")
+        bpe.train_bpe("abc", 300, special_tokens="<|x|>")
     with pytest.raises(ValueError, match="text must be a str"):
-        ref.train_bpe(b"abc", 300)
-    vocab, merges = ref.train_bpe("abc", 300)
+        bpe.train_bpe(b"abc", 300)
+    vocab, merges = bpe.train_bpe("abc", 300)
     with pytest.raises(ValueError, match="'<\\|x\\|>' is not in the vocabulary"):
-        ref.encode("a<|x|>", vocab, merges, special_tokens=["<|x|>"])
+        bpe.encode("a<|x|>", vocab, merges, special_tokens=["<|x|>"])
     with pytest.raises(ValueError, match="token id 999"):
-        ref.decode([97, 999], vocab)
+        bpe.decode([97, 999], vocab)
     with pytest.raises(ValueError, match="whole number"):
         python_docs_text(-1)
     with pytest.raises(ValueError, match="asked for 100,000,000 characters"):
@@ -232,9 +232,9 @@ def test_tokenizer_lab_rows_and_comparisons():
     assert b"".join(piece for _, piece in row) == "the 🙂<|endoftext|>".encode()
     assert row[-1][1] == b"<|endoftext|>"
 
-    vocab, ours = ref.train_bpe(text, 300, ["<|endoftext|>"])
+    vocab, ours = bpe.train_bpe(text, 300, ["<|endoftext|>"])
     row = tokenizer_lab.bpe_tokenizer(vocab, ours, ["<|endoftext|>"])("the<|endoftext|>")
-    assert row == [(vocab_id, vocab[vocab_id]) for vocab_id in ref.encode("the<|endoftext|>", vocab, ours,
+    assert row == [(vocab_id, vocab[vocab_id]) for vocab_id in bpe.encode("the<|endoftext|>", vocab, ours,
                                                                             ["<|endoftext|>"])]
     assert row[-1] == (299, b"<|endoftext|>")
     learner_row = tokenizer_lab.bpe_tokenizer(vocab, ours, encode_fn=lambda *args: [104])("x")
@@ -251,59 +251,104 @@ def test_tokenizer_lab_rows_and_comparisons():
         tokenizer_lab.bytes_per_token(lambda t: [], "")
 
 
-# The checks ---------------------------------------------------------------------------------------------
-def test_reference_and_a_plain_learner_pass_every_check(capsys):
-    for train in (ref.train_bpe, learner_train_bpe):
+# The exercises -----------------------------------------------------------------------------------------
+def failure(check, *submitted) -> ExerciseFailure:
+    with pytest.raises(ExerciseFailure) as caught:
+        check(*submitted)
+    return caught.value
+
+
+def test_the_courses_answers_and_a_plain_learner_pass_every_check(capsys):
+    for train in (bpe.train_bpe, learner_train_bpe):
         checks.check_train_bpe(train)
         checks.check_train_bpe_hidden(train)
-    for encode in (ref.encode, learner_encode):
-        checks.check_encode_decode(encode, ref.decode)
-        checks.check_encode_decode_hidden(encode, ref.decode)
-    checks.check_get_pair_counts(ref.get_pair_counts)
-    checks.check_merge(ref.merge)
+    for encode in (bpe.encode, learner_encode):
+        checks.check_encode_decode(encode, bpe.decode)
+        checks.check_encode_decode_hidden(encode, bpe.decode)
+    checks.check_get_pair_counts(bpe.get_pair_counts)
+    checks.check_merge(bpe.merge)
     assert capsys.readouterr().out.count("✅") == 10
 
 
-def test_pair_count_and_merge_mistakes_are_caught():
-    with pytest.raises(AssertionError, match="overlapping pairs count too"):
-        checks.check_get_pair_counts(get_pair_counts_without_overlaps)
-    with pytest.raises(AssertionError, match="go on at i \\+ 2"):
-        checks.check_merge(merge_without_skipping)
-    with pytest.raises(AssertionError, match="NotImplementedError"):
-        checks.check_merge(lambda ids, pair, new_id: (_ for _ in ()).throw(NotImplementedError()))
+def emptying_special_tokens(text, vocab_size, special_tokens=(), pattern=GPT2_PATTERN):
+    learned = bpe.train_bpe(text, vocab_size, special_tokens, pattern)
+    special_tokens.clear()
+    return learned
 
 
-@pytest.mark.parametrize("mistake, check, message", [
-    ("ties_to_smaller", checks.check_train_bpe, "ties: pick the lexicographically greater pair"),
-    ("ties_by_id", checks.check_train_bpe, "comparing the byte strings"),
-    ("across_pre_tokens", checks.check_train_bpe, "a merge crossed a pre-token boundary"),
-    ("unweighted", checks.check_train_bpe_hidden, "weighted by how often each pre-token occurs"),
-    ("specials_trained_on", checks.check_train_bpe_hidden, "special tokens are not training text"),
-    ("shortest_special_first", checks.check_train_bpe_hidden, "longest special token first"),
-    ("specials_first", checks.check_train_bpe_hidden, "ids right after the last merge"),
+def test_train_bpe_and_encode_may_edit_their_own_inputs(capsys):
+    """Editing special_tokens in place (sorting them, say) harms no caller: only get_pair_counts and
+    merge are held to leaving their inputs alone."""
+    checks.check_train_bpe_hidden(emptying_special_tokens)
+
+    def encode(text, vocab, merges, special_tokens=(), pattern=GPT2_PATTERN):
+        special_tokens.sort(key=len, reverse=True)
+        vocab[len(vocab)] = b"<|extra|>"
+        return bpe.encode(text, vocab, merges, special_tokens, pattern)
+
+    checks.check_encode_decode_hidden(encode, bpe.decode)
+    assert capsys.readouterr().out.count("✅") == 2
+
+
+def merge_in_place(ids, pair, new_id):
+    ids[:] = bpe.merge(ids, pair, new_id)
+    return ids
+
+
+def stub(*args, **kwargs):
+    raise NotImplementedError()
+
+
+@pytest.mark.parametrize("check, wrong, key", [
+    (checks.check_get_pair_counts, get_pair_counts_without_overlaps, "overlaps_skipped"),
+    (checks.check_get_pair_counts, lambda ids: list(bpe.get_pair_counts(ids).items()), "wrong_type"),
+    (checks.check_merge, merge_without_skipping, "not_skipped"),
+    (checks.check_merge, merge_in_place, "changed_input"),
+    (checks.check_merge, stub, "not_implemented"),
 ])
-def test_train_bpe_mistakes_are_caught(mistake, check, message):
-    with pytest.raises(AssertionError, match=regex.escape(message)):
-        check(partial(learner_train_bpe, mistake=mistake))
+def test_pair_count_and_merge_mistakes_are_caught(check, wrong, key):
+    assert failure(check, wrong).key == key
 
 
-@pytest.mark.parametrize("mistake, check, message", [
-    ("leftmost_first", checks.check_encode_decode, "the lowest rank"),
-    ("no_pre_split", checks.check_encode_decode, "no token crosses a pre-token"),
-    ("specials_as_text", checks.check_encode_decode_hidden, "each special token becomes one id"),
-    ("shortest_special_first", checks.check_encode_decode_hidden, "longest first"),
+@pytest.mark.parametrize("mistake, check, key", [
+    ("ties_to_smaller", checks.check_train_bpe, "ties"),
+    ("ties_by_id", checks.check_train_bpe, "ties"),
+    ("across_pre_tokens", checks.check_train_bpe, "across_pre_tokens"),
+    ("unweighted", checks.check_train_bpe_hidden, "unweighted"),
+    ("specials_trained_on", checks.check_train_bpe_hidden, "specials_trained_on"),
+    ("shortest_special_first", checks.check_train_bpe_hidden, "longest_special_first"),
+    ("specials_first", checks.check_train_bpe_hidden, "special_ids"),
 ])
-def test_encode_mistakes_are_caught(mistake, check, message):
-    with pytest.raises(AssertionError, match=regex.escape(message)):
-        check(partial(learner_encode, mistake=mistake), ref.decode)
+def test_train_bpe_mistakes_are_caught(mistake, check, key):
+    assert failure(check, partial(learner_train_bpe, mistake=mistake)).key == key
+
+
+@pytest.mark.parametrize("mistake, check, key", [
+    ("leftmost_first", checks.check_encode_decode, "merge_order"),
+    ("no_pre_split", checks.check_encode_decode, "across_pre_tokens"),
+    ("specials_as_text", checks.check_encode_decode_hidden, "special_tokens"),
+    ("shortest_special_first", checks.check_encode_decode_hidden, "special_tokens"),
+])
+def test_encode_mistakes_are_caught(mistake, check, key):
+    assert failure(check, partial(learner_encode, mistake=mistake), bpe.decode).key == key
 
 
 def test_decode_mistakes_are_caught():
-    with pytest.raises(AssertionError, match="join all the tokens' bytes first"):
-        checks.check_encode_decode(ref.encode, decode_token_by_token)
-    with pytest.raises(AssertionError, match="errors='replace'"):
-        checks.check_encode_decode(ref.encode, lambda ids, vocab: b"".join(vocab[i] for i in ids).decode("utf-8",
-                                                                                                         "ignore"))
+    assert failure(checks.check_encode_decode, bpe.encode, decode_token_by_token).key == "decode_per_token"
+    ignoring_bad_bytes = lambda ids, vocab: b"".join(vocab[i] for i in ids).decode("utf-8", "ignore")  # noqa: E731
+    assert failure(checks.check_encode_decode, bpe.encode, ignoring_bad_bytes).key == "invalid_utf8"
+
+
+def test_the_notebook_calls_find_the_exercises_by_name(capsys):
+    encode, decode, train_bpe = bpe.encode, bpe.decode, bpe.train_bpe
+    check(encode, decode)
+    check(train_bpe, hidden=True)
+
+    def merge(ids, pair, new_id):
+        raise NotImplementedError()
+
+    assert use(merge) is bpe.merge
+    assert capsys.readouterr().out.count("✅") == 2
 
 
 def test_the_language_sentences_cover_many_scripts():

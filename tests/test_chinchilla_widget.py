@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from course_lib.reference.pretraining import (
+from course_lib.exercises import ExerciseFailure, check
+from course_lib.exercises.pretraining import (
     CHINCHILLA_CONSTANTS,
     EPOCH_2024,
     HOFFMANN_2022,
@@ -199,6 +200,28 @@ def test_a_bad_optimum_shows_a_warning_and_marks_the_reference(bad_optimal, prob
     assert problem in w.message and "reference compute_optimal" in w.message
     assert w.optimum[:2] == pytest.approx(compute_optimal(5.76e23, HOFFMANN_2022))
     assert w.figure.data[2].x[0] == pytest.approx(w.optimum[0])
+
+
+def test_a_near_optimum_is_drawn_and_a_farther_one_is_not():
+    def off_by(factor):
+        def optimal(C, constants):
+            n, _ = compute_optimal(C, constants)
+            return n * factor, C / (6 * n * factor)
+        return optimal
+
+    assert ChinchillaExplorer(optimal_fn=off_by(1.01)).message == ""  # the U is flat at its bottom
+    assert "not the minimum" in ChinchillaExplorer(optimal_fn=off_by(1.05)).message
+
+
+def test_the_widget_judges_as_the_exercise_does_at_a_drawing_tolerance():
+    """One definition of a right loss law: the plot takes what is close enough to draw, the check is exact."""
+    def nearly(N, D, constants):
+        return chinchilla_loss(N, D, constants) * (1 + 1e-6)
+
+    assert ChinchillaExplorer(nearly).message == ""
+    with pytest.raises(ExerciseFailure) as caught:
+        check(nearly, exercise="chinchilla_loss")
+    assert caught.value.key == "values"
 
 
 def test_the_warning_follows_the_budget():

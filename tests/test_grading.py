@@ -21,9 +21,10 @@ re-check, status "integrity", and lose the points it gamed; the honest students 
     cheat_reference   softmax_with_temperature returns the course's reference answer, and
                       generate does the same through importlib and getattr, the names built
                       from strings
-    cheat_patch       the first answer cell replaces every check_* in course_lib.checks with a no-op,
-                      the second puts a fake course_lib.checks in sys.modules (two tricks, each
-                      found on its own); the functions return their input unchanged and []
+    cheat_patch       the first answer cell replaces course_lib.exercises.check and every check_* in
+                      course_lib.checks with a no-op, the second puts a fake course_lib.exercises
+                      and course_lib.checks in sys.modules (two tricks, each found on its own); the
+                      functions return their input unchanged and []
     cheat_pasted      softmax_with_temperature is the reference's source with its names changed
 and, on the synthetic assignment only (no execution, or seconds):
     empty, broken  an empty file, malformed JSON                -> 0, unreadable
@@ -121,13 +122,16 @@ CHEATS = {
                         "    ref = importlib.import_module('course_lib.' + 'refer' + 'ence')\n"
                         "    return getattr(ref, 'gene' + 'rate')(next_token_fn, prompt_ids, max_new_tokens,\n"
                         "                                         temperature, eos_id)\n"},
-    "cheat_patch": {"strawberry_prediction": "import course_lib.checks as c\nfor n in dir(c):\n"
+    "cheat_patch": {"strawberry_prediction": "import course_lib.checks as c\nimport course_lib.exercises as e\n"
+                    "for n in dir(c):\n"
                     "    if n.startswith('check_'):\n        setattr(c, n, lambda *a, **k: None)\n"
+                    "e.check = lambda *a, **k: None\n"
                     "strawberry_token_count = 7\n",
                     "softmax_with_temperature": "import sys, types\n"
-                    "fake = types.ModuleType('course_lib.checks')\n"
-                    "fake.__getattr__ = lambda name: (lambda *a, **k: None)\n"
-                    "sys.modules['course_lib.checks'] = fake\n" + WRONG["softmax_with_temperature"],
+                    "for name in ('course_lib.checks', 'course_lib.exercises'):\n"
+                    "    fake = types.ModuleType(name)\n"
+                    "    fake.__getattr__ = lambda name: (lambda *a, **k: None)\n"
+                    "    sys.modules[name] = fake\n" + WRONG["softmax_with_temperature"],
                     "generate": WRONG["generate"]},
 }
 # Each trick: the student who plays it, what it must be flagged as (a finding's kind and words of
@@ -140,14 +144,14 @@ CHEAT_FLAGS = {
     "checks_patched": ("cheat_patch", "course_internals", "imports course_lib.checks", None),
     "checks_module_faked": ("cheat_patch", "suspicious_code", "modules", SOFTMAX_CELLS | GENERATE_CELLS),
     "reference_pasted": ("cheat_pasted", "pasted_reference",
-                         "course_lib.reference.onramp.softmax_with_temperature", SOFTMAX_CELLS),
+                         "course_lib.exercises.onramp.softmax_with_temperature", SOFTMAX_CELLS),
 }
 
 
 def cheat_cases(solution) -> dict:
     import inspect
 
-    from course_lib.reference import onramp
+    from course_lib.exercises import onramp
 
     cases = {}
     for name, answers in CHEATS.items():

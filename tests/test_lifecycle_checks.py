@@ -1,5 +1,5 @@
-"""Notebook A's reference answers agree with torch and with hand-computed cases, and its checks pass
-them while catching typical learner mistakes with a message that names the mistake."""
+"""Notebook A's answers agree with torch and with hand-computed cases, and its exercises pass them
+while catching typical learner mistakes under their declared keys (tests assert keys, never wording)."""
 import functools
 import math
 
@@ -8,50 +8,51 @@ import torch
 import torch.nn.functional as F
 
 from course_lib.checks import lifecycle as checks
+from course_lib.exercises import EXERCISES, ExerciseFailure, Trial
+from course_lib.exercises import lifecycle as answers
 from course_lib.models.llama import causal_mask as rectangular_causal_mask
-from course_lib.reference import lifecycle as reference
 
 
 def randn(*shape, seed=0):
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
 
 
-# ---- reference: cosine similarity and nearest neighbours ----
+# ---- answers: cosine similarity and nearest neighbours ----
 
 
 def test_cosine_similarity_matches_torch_with_broadcasting():
     a, b = randn(3, 1, 8, seed=1), randn(1, 5, 8, seed=2)
-    got = reference.cosine_similarity(a, b)
+    got = answers.cosine_similarity(a, b)
     assert got.shape == (3, 5)
     assert torch.allclose(got, F.cosine_similarity(a, b, dim=-1), atol=1e-6)
 
 
 def test_cosine_similarity_hand_cases_zero_vectors_and_integers():
-    assert reference.cosine_similarity([3.0, 4.0], [4.0, 3.0]).item() == pytest.approx(24 / 25)
-    assert reference.cosine_similarity([1.0, 0.0], [-2.0, 0.0]).item() == pytest.approx(-1.0)
-    assert reference.cosine_similarity(torch.tensor([1, 2]), torch.tensor([2, 4])).item() == pytest.approx(1.0)
-    assert reference.cosine_similarity(torch.zeros(3), torch.ones(3)).item() == 0.0
-    assert reference.cosine_similarity(torch.zeros(3), torch.zeros(3)).item() == 0.0
+    assert answers.cosine_similarity([3.0, 4.0], [4.0, 3.0]).item() == pytest.approx(24 / 25)
+    assert answers.cosine_similarity([1.0, 0.0], [-2.0, 0.0]).item() == pytest.approx(-1.0)
+    assert answers.cosine_similarity(torch.tensor([1, 2]), torch.tensor([2, 4])).item() == pytest.approx(1.0)
+    assert answers.cosine_similarity(torch.zeros(3), torch.ones(3)).item() == 0.0
+    assert answers.cosine_similarity(torch.zeros(3), torch.zeros(3)).item() == 0.0
     tiny = torch.full((4,), 3e-9)  # below eps: torch clamps each length separately, so do we
-    assert reference.cosine_similarity(tiny, torch.ones(4)).item() == pytest.approx(
+    assert answers.cosine_similarity(tiny, torch.ones(4)).item() == pytest.approx(
         F.cosine_similarity(tiny, torch.ones(4), dim=-1).item())
 
 
 def test_cosine_similarity_refuses_mismatched_lengths():
     with pytest.raises(ValueError, match=r"\(3,\) and \(4,\)"):
-        reference.cosine_similarity(torch.ones(3), torch.ones(4))
+        answers.cosine_similarity(torch.ones(3), torch.ones(4))
 
 
 def test_nearest_neighbors_ranks_by_cosine_and_skips_excluded_rows():
     rows = torch.tensor([[10.0, 10.0], [1.0, 0.1], [0.0, 1.0], [2.0, 1.0]])
     query = torch.tensor([1.0, 0.0])
-    got = reference.nearest_neighbors(rows, query, 3)
+    got = answers.nearest_neighbors(rows, query, 3)
     assert [i for i, _ in got] == [1, 3, 0]
     assert [s for _, s in got] == pytest.approx([1 / math.sqrt(1.01), 2 / math.sqrt(5), 1 / math.sqrt(2)])
     assert all(type(i) is int and type(s) is float for i, s in got)
-    assert reference.nearest_neighbors(rows, query, 2, exclude=[1, 3]) == [(0, pytest.approx(1 / math.sqrt(2))),
+    assert answers.nearest_neighbors(rows, query, 2, exclude=[1, 3]) == [(0, pytest.approx(1 / math.sqrt(2))),
                                                                           (2, pytest.approx(0.0))]
-    assert [i for i, _ in reference.nearest_neighbors(rows, query, 1, exclude=torch.tensor([1]))] == [3]
+    assert [i for i, _ in answers.nearest_neighbors(rows, query, 1, exclude=torch.tensor([1]))] == [3]
 
 
 @pytest.mark.parametrize("k, exclude, message", [
@@ -60,22 +61,22 @@ def test_nearest_neighbors_ranks_by_cosine_and_skips_excluded_rows():
 ])
 def test_nearest_neighbors_refuses_bad_k_and_exclude(k, exclude, message):
     with pytest.raises(ValueError, match=message):
-        reference.nearest_neighbors(torch.eye(4), torch.ones(4), k, exclude=exclude)
+        answers.nearest_neighbors(torch.eye(4), torch.ones(4), k, exclude=exclude)
 
 
 def test_nearest_neighbors_refuses_mismatched_dimensions():
     with pytest.raises(ValueError, match=r"got \(4, 4\) and \(3,\)"):
-        reference.nearest_neighbors(torch.eye(4), torch.ones(3), 1)
+        answers.nearest_neighbors(torch.eye(4), torch.ones(3), 1)
 
 
-# ---- reference: causal mask and attention ----
+# ---- answers: causal mask and attention ----
 
 
 def test_causal_mask_is_the_boolean_lower_triangle():
-    assert reference.causal_mask(3).tolist() == [[True, False, False], [True, True, False], [True, True, True]]
-    assert reference.causal_mask(0).shape == (0, 0)
+    assert answers.causal_mask(3).tolist() == [[True, False, False], [True, True, False], [True, True, True]]
+    assert answers.causal_mask(0).shape == (0, 0)
     with pytest.raises(ValueError, match="whole number >= 0"):
-        reference.causal_mask(-1)
+        answers.causal_mask(-1)
 
 
 @pytest.mark.parametrize("q_shape, k_shape, v_shape", [
@@ -90,7 +91,7 @@ def test_attention_matches_torch_fused_attention(q_shape, k_shape, v_shape):
     random_mask[:, 0] = True
     for mask in (None, rectangular_causal_mask(tq, tk), random_mask):
         expected = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-        assert torch.allclose(reference.scaled_dot_product_attention(q, k, v, mask), expected, atol=1e-5)
+        assert torch.allclose(answers.scaled_dot_product_attention(q, k, v, mask), expected, atol=1e-5)
 
 
 def test_attention_by_hand():
@@ -98,7 +99,7 @@ def test_attention_by_hand():
     k = torch.tensor([[2.0, 0.0], [0.0, 2.0]])
     v = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
     weight = 1 / (1 + math.exp(-2 / math.sqrt(2)))  # softmax([2, 0] / sqrt(2))[0]
-    assert reference.scaled_dot_product_attention(q, k, v).tolist()[0] == pytest.approx([weight, 1 - weight])
+    assert answers.scaled_dot_product_attention(q, k, v).tolist()[0] == pytest.approx([weight, 1 - weight])
 
 
 def test_a_fully_masked_row_gives_zeros_like_torch_fused_attention():
@@ -106,7 +107,7 @@ def test_a_fully_masked_row_gives_zeros_like_torch_fused_attention():
     mask = rectangular_causal_mask(4, 4).clone()
     mask[2] = False
     torch_out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-    ours = reference.scaled_dot_product_attention(q, k, v, mask)
+    ours = answers.scaled_dot_product_attention(q, k, v, mask)
     assert torch.equal(torch_out[2], torch.zeros(8))  # the documented torch behaviour we copy
     assert torch.equal(ours[2], torch.zeros(8))
     assert torch.allclose(ours, torch_out, atol=1e-6)
@@ -114,57 +115,57 @@ def test_a_fully_masked_row_gives_zeros_like_torch_fused_attention():
 
 def test_attention_is_stable_with_huge_scores_and_refuses_bad_input():
     q, k, v = randn(2, 5, 16, seed=1) * 100, randn(2, 5, 16, seed=2) * 100, randn(2, 5, 16, seed=3)
-    out = reference.scaled_dot_product_attention(q, k, v, rectangular_causal_mask(5, 5))
+    out = answers.scaled_dot_product_attention(q, k, v, rectangular_causal_mask(5, 5))
     assert torch.isfinite(out).all()
     assert torch.allclose(out, F.scaled_dot_product_attention(q, k, v, attn_mask=rectangular_causal_mask(5, 5)),
                           atol=1e-5)
     with pytest.raises(ValueError, match="boolean"):
-        reference.scaled_dot_product_attention(q, k, v, torch.ones(5, 5))
+        answers.scaled_dot_product_attention(q, k, v, torch.ones(5, 5))
     with pytest.raises(ValueError, match="expected q"):
-        reference.scaled_dot_product_attention(q, k[..., :8], v)
+        answers.scaled_dot_product_attention(q, k[..., :8], v)
 
 
-# ---- reference: sampling ----
+# ---- answers: sampling ----
 
 PROBABILITIES = torch.tensor([0.5, 0.3, 0.15, 0.05])
 LOGITS = PROBABILITIES.log()
 
 
 def test_sampling_probabilities_hand_cases():
-    assert torch.allclose(reference.sampling_probabilities(LOGITS, 1.0), PROBABILITIES)
+    assert torch.allclose(answers.sampling_probabilities(LOGITS, 1.0), PROBABILITIES)
     squared = PROBABILITIES ** 2 / (PROBABILITIES ** 2).sum()  # softmax(log p / 0.5)
-    assert torch.allclose(reference.sampling_probabilities(LOGITS, 0.5), squared)
-    assert reference.sampling_probabilities(LOGITS, 0).tolist() == [1.0, 0.0, 0.0, 0.0]
-    assert torch.allclose(reference.sampling_probabilities(LOGITS, 1.0, top_k=2), torch.tensor([0.625, 0.375, 0, 0]))
+    assert torch.allclose(answers.sampling_probabilities(LOGITS, 0.5), squared)
+    assert answers.sampling_probabilities(LOGITS, 0).tolist() == [1.0, 0.0, 0.0, 0.0]
+    assert torch.allclose(answers.sampling_probabilities(LOGITS, 1.0, top_k=2), torch.tensor([0.625, 0.375, 0, 0]))
     # top_p=0.7: 0.5 is short of it, 0.5 + 0.3 reaches it, so the token that crosses stays in.
-    assert torch.allclose(reference.sampling_probabilities(LOGITS, 1.0, top_p=0.7), torch.tensor([0.625, 0.375, 0, 0]))
-    assert reference.sampling_probabilities(LOGITS, 1.0, top_p=0.2).tolist() == [1.0, 0.0, 0.0, 0.0]
-    assert torch.allclose(reference.sampling_probabilities(LOGITS, 1.0, top_p=1.0), PROBABILITIES)
-    assert torch.allclose(reference.sampling_probabilities(LOGITS, 1.0, top_k=10), PROBABILITIES)
+    assert torch.allclose(answers.sampling_probabilities(LOGITS, 1.0, top_p=0.7), torch.tensor([0.625, 0.375, 0, 0]))
+    assert answers.sampling_probabilities(LOGITS, 1.0, top_p=0.2).tolist() == [1.0, 0.0, 0.0, 0.0]
+    assert torch.allclose(answers.sampling_probabilities(LOGITS, 1.0, top_p=1.0), PROBABILITIES)
+    assert torch.allclose(answers.sampling_probabilities(LOGITS, 1.0, top_k=10), PROBABILITIES)
 
 
 def test_top_k_keeps_ties_and_top_p_works_on_the_renormalised_top_k():
-    tied = reference.sampling_probabilities(torch.tensor([1.0, 2.0, 2.0, 0.0]), 1.0, top_k=1)
+    tied = answers.sampling_probabilities(torch.tensor([1.0, 2.0, 2.0, 0.0]), 1.0, top_k=1)
     assert tied.tolist() == [0.0, 0.5, 0.5, 0.0]
     # top_k=3 leaves [0.5, 0.3, 0.15] / 0.95; before the third token lie 0.8 / 0.95 = 0.84 >= 0.82.
-    assert torch.allclose(reference.sampling_probabilities(LOGITS, 1.0, top_k=3, top_p=0.82),
+    assert torch.allclose(answers.sampling_probabilities(LOGITS, 1.0, top_k=3, top_p=0.82),
                           torch.tensor([0.625, 0.375, 0, 0]))
 
 
 def test_the_temperature_comes_before_top_p():
     # At T=1, top_p=0.7 keeps 2 tokens; at T=0.5 the top token alone holds 0.5**2 / 0.365 = 0.68.
-    hot_enough = reference.sampling_probabilities(LOGITS, 0.5, top_p=0.65)
+    hot_enough = answers.sampling_probabilities(LOGITS, 0.5, top_p=0.65)
     assert hot_enough.tolist() == [1.0, 0.0, 0.0, 0.0]
 
 
 def test_sampling_probabilities_is_stable_and_sums_to_one():
-    huge = reference.sampling_probabilities(torch.tensor([1000.0, 999.0, -1000.0]), 0.01, top_p=0.9)
+    huge = answers.sampling_probabilities(torch.tensor([1000.0, 999.0, -1000.0]), 0.01, top_p=0.9)
     assert torch.isfinite(huge).all() and huge.sum().item() == pytest.approx(1.0)
     vocabulary = randn(49152, seed=5) * 4
     for top_k, top_p in [(None, None), (50, None), (None, 0.9), (40, 0.5)]:
-        p = reference.sampling_probabilities(vocabulary, 0.8, top_k, top_p)
+        p = answers.sampling_probabilities(vocabulary, 0.8, top_k, top_p)
         assert p.sum().item() == pytest.approx(1.0, abs=1e-5)
-    assert int((reference.sampling_probabilities(vocabulary, 0.8, top_k=40) > 0).sum()) == 40
+    assert int((answers.sampling_probabilities(vocabulary, 0.8, top_k=40) > 0).sum()) == 40
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -180,9 +181,9 @@ def test_sampling_probabilities_is_stable_and_sums_to_one():
 ])
 def test_sampling_refuses_bad_settings(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        reference.sampling_probabilities(LOGITS, **kwargs)
+        answers.sampling_probabilities(LOGITS, **kwargs)
     with pytest.raises(ValueError, match=message):
-        reference.sample_next_token(LOGITS, **kwargs)
+        answers.sample_next_token(LOGITS, **kwargs)
 
 
 @pytest.mark.parametrize("logits, message", [
@@ -191,32 +192,32 @@ def test_sampling_refuses_bad_settings(kwargs, message):
 ])
 def test_sampling_refuses_bad_logits(logits, message):
     with pytest.raises(ValueError, match=message):
-        reference.sample_next_token(logits)
+        answers.sample_next_token(logits)
 
 
 def test_sample_next_token_is_greedy_at_zero_and_follows_the_generator():
-    assert reference.sample_next_token(torch.tensor([0.0, 5.0, 4.9]), 0.0) == 1
-    assert type(reference.sample_next_token(LOGITS, 1.0)) is int
-    draws = [[reference.sample_next_token(LOGITS, 1.0, generator=g) for _ in range(30)]
+    assert answers.sample_next_token(torch.tensor([0.0, 5.0, 4.9]), 0.0) == 1
+    assert type(answers.sample_next_token(LOGITS, 1.0)) is int
+    draws = [[answers.sample_next_token(LOGITS, 1.0, generator=g) for _ in range(30)]
              for g in (torch.Generator().manual_seed(3), torch.Generator().manual_seed(3))]
     assert draws[0] == draws[1] and len(set(draws[0])) > 1
     generator = torch.Generator().manual_seed(0)
-    picks = [reference.sample_next_token(LOGITS, 1.0, top_k=2, generator=generator) for _ in range(2000)]
+    picks = [answers.sample_next_token(LOGITS, 1.0, top_k=2, generator=generator) for _ in range(2000)]
     assert set(picks) == {0, 1}
     assert picks.count(0) / len(picks) == pytest.approx(0.625, abs=0.05)
 
 
-# ---- the checks pass the reference ----
+# ---- the exercises pass the answers ----
 
 
-def test_reference_answers_pass_every_check(capsys):
-    checks.check_cosine_similarity(reference.cosine_similarity)
-    checks.check_nearest_neighbors(reference.nearest_neighbors)
-    checks.check_causal_mask(reference.causal_mask)
-    checks.check_scaled_dot_product_attention(reference.scaled_dot_product_attention)
-    checks.check_scaled_dot_product_attention_hidden(reference.scaled_dot_product_attention)
-    checks.check_sample_next_token(reference.sample_next_token)
-    checks.check_sample_next_token_hidden(reference.sample_next_token)
+def test_the_answers_pass_every_check(capsys):
+    checks.check_cosine_similarity(answers.cosine_similarity)
+    checks.check_nearest_neighbors(answers.nearest_neighbors)
+    checks.check_causal_mask(answers.causal_mask)
+    checks.check_scaled_dot_product_attention(answers.scaled_dot_product_attention)
+    checks.check_scaled_dot_product_attention_hidden(answers.scaled_dot_product_attention)
+    checks.check_sample_next_token(answers.sample_next_token)
+    checks.check_sample_next_token_hidden(answers.sample_next_token)
     assert capsys.readouterr().out.count("✅") == 7
 
 
@@ -234,14 +235,20 @@ def not_implemented(*args, **kwargs):
     raise NotImplementedError
 
 
+def failure(check, wrong) -> ExerciseFailure:
+    with pytest.raises(ExerciseFailure) as caught:
+        check(wrong)
+    assert isinstance(caught.value, AssertionError)  # what nbgrader counts as a failed test
+    return caught.value
+
+
 @pytest.mark.parametrize("check", [
     checks.check_cosine_similarity, checks.check_nearest_neighbors, checks.check_causal_mask,
     checks.check_scaled_dot_product_attention, checks.check_scaled_dot_product_attention_hidden,
     checks.check_sample_next_token, checks.check_sample_next_token_hidden,
 ])
 def test_an_unimplemented_exercise_says_so(check):
-    with pytest.raises(AssertionError, match="NotImplementedError"):
-        check(not_implemented)
+    assert failure(check, not_implemented).key == "not_implemented"
 
 
 # ---- the checks catch mistakes: cosine similarity, nearest neighbours, causal mask ----
@@ -261,8 +268,21 @@ def cosine_with_the_whole_norm(a, b):
     return (a * b).sum(-1) / (a.norm() * b.norm()).clamp_min(1e-8)
 
 
+def cosine_over_every_dimension(a, b):
+    a, b = torch.as_tensor(a).float(), torch.as_tensor(b).float()
+    return (a * b).sum() / (a.norm() * b.norm()).clamp_min(1e-8)
+
+
+def cosine_flattened(a, b):
+    return answers.cosine_similarity(a, b).flatten()
+
+
+def cosine_squared(a, b):
+    return answers.cosine_similarity(a, b) ** 2
+
+
 def cosine_as_a_float(a, b):
-    return reference.cosine_similarity(a, b).sum().item()
+    return answers.cosine_similarity(a, b).sum().item()
 
 
 def cosine_without_float(a, b):
@@ -270,16 +290,30 @@ def cosine_without_float(a, b):
     return (a * b).sum(-1) / (a.norm(dim=-1) * b.norm(dim=-1)).clamp_min(1e-8)
 
 
-@pytest.mark.parametrize("wrong, message", [
-    (dot_product, "plain dot product"),
-    (cosine_without_eps, "never NaN"),
-    (cosine_with_the_whole_norm, "its own length"),
-    (cosine_as_a_float, "torch tensor"),
-    (cosine_without_float, r"\.float\(\)"),
-])
-def test_cosine_mistakes_are_caught(wrong, message):
-    with pytest.raises(AssertionError, match=message):
-        checks.check_cosine_similarity(wrong)
+COSINE_MISTAKES = [
+    (dot_product, "dot_product"),
+    (cosine_without_eps, "zero_vector"),
+    (cosine_with_the_whole_norm, "whole_norm"),
+    (cosine_over_every_dimension, "shape"),
+    (cosine_flattened, "broadcast"),
+    (cosine_squared, "values"),
+    (cosine_as_a_float, "not_a_tensor"),
+    (cosine_without_float, "integers"),
+]
+
+
+@pytest.mark.parametrize("wrong, key", COSINE_MISTAKES)
+def test_cosine_mistakes_are_caught(wrong, key):
+    assert failure(checks.check_cosine_similarity, wrong).key == key
+
+
+def test_changing_an_input_in_place_is_caught():
+    def normalising_in_place(a, b):
+        a /= a.norm(dim=-1, keepdim=True).clamp_min(1e-8)
+        b /= b.norm(dim=-1, keepdim=True).clamp_min(1e-8)
+        return (a * b).sum(-1)
+
+    assert failure(checks.check_cosine_similarity, normalising_in_place).key == "changed_input"
 
 
 def neighbours(matrix, vector, k, exclude=(), *, mistake=None):
@@ -288,43 +322,60 @@ def neighbours(matrix, vector, k, exclude=(), *, mistake=None):
         raise ValueError("bad k or shapes")
     if mistake == "dot product":
         scores = matrix @ vector
+    elif mistake == "distance":
+        scores = -(matrix - vector).norm(dim=-1)
     else:
         scores = F.cosine_similarity(matrix, vector[None], dim=-1)
     if mistake == "exclude after topk":
         top = torch.topk(scores, k).indices.tolist()
         return [(i, float(scores[i])) for i in top if i not in exclude]
     scores = scores.clone()
-    scores[list(exclude)] = float("-inf")
+    if mistake != "ignore exclude":
+        scores[list(exclude)] = float("-inf")
     order = torch.argsort(scores, descending=mistake != "ascending")[:k]
+    if mistake == "reversed":
+        order = order.flip(0)
     if mistake == "tensors":
         return [(i, scores[i]) for i in order]
+    if mistake == "reports the dot product":
+        return [(int(i), float(matrix[i] @ vector)) for i in order]
     return [(int(i), float(scores[i])) for i in order]
 
 
-@pytest.mark.parametrize("mistake, message", [
-    ("dot product", "ranking by dot product"),
-    ("ascending", "least similar rows"),
-    ("exclude after topk", "exclude first"),
-    ("tensors", "Python int and a Python float"),
-    ("no checks", "k=0 should"),
-])
-def test_nearest_neighbour_mistakes_are_caught(mistake, message):
-    with pytest.raises(AssertionError, match=message):
-        checks.check_nearest_neighbors(functools.partial(neighbours, mistake=mistake))
+NEIGHBOUR_MISTAKES = [
+    ("dot product", "dot_product"),
+    ("ascending", "ascending"),
+    ("reversed", "reversed"),
+    ("distance", "ranking"),
+    ("reports the dot product", "similarity"),
+    ("ignore exclude", "excluded_returned"),
+    ("exclude after topk", "exclude_after_top_k"),
+    ("tensors", "not_pairs"),
+    ("no checks", "no_refusal"),
+]
 
 
-@pytest.mark.parametrize("wrong, message", [
+@pytest.mark.parametrize("mistake, key", NEIGHBOUR_MISTAKES)
+def test_nearest_neighbour_mistakes_are_caught(mistake, key):
+    assert failure(checks.check_nearest_neighbors, functools.partial(neighbours, mistake=mistake)).key == key
+
+
+MASK_MISTAKES = [
     (lambda T: torch.ones(T, T, dtype=torch.bool).triu(), "transposed"),
     (lambda T: ~torch.ones(T, T, dtype=torch.bool).tril(), "inverted"),
-    (lambda T: torch.ones(T, T, dtype=torch.bool).tril(-1), "attend to itself"),
-    (lambda T: torch.ones(T, T).tril(), "boolean tensor"),
+    (lambda T: torch.ones(T, T, dtype=torch.bool).tril(-1), "no_diagonal"),
+    (lambda T: torch.ones(T, T, dtype=torch.bool), "values"),
+    (lambda T: torch.ones(T, T + 1, dtype=torch.bool).tril(), "shape"),
+    (lambda T: torch.ones(T, T).tril(), "dtype"),
     (lambda T: torch.zeros(T, T).masked_fill(torch.ones(T, T, dtype=torch.bool).triu(1), float("-inf")),
-     "-inf belongs inside attention"),
-    (lambda T: torch.ones(T, T, dtype=torch.bool).tril().tolist(), "torch tensor"),
-])
-def test_causal_mask_mistakes_are_caught(wrong, message):
-    with pytest.raises(AssertionError, match=message):
-        checks.check_causal_mask(wrong)
+     "additive_mask"),
+    (lambda T: torch.ones(T, T, dtype=torch.bool).tril().tolist(), "not_a_tensor"),
+]
+
+
+@pytest.mark.parametrize("wrong, key", MASK_MISTAKES)
+def test_causal_mask_mistakes_are_caught(wrong, key):
+    assert failure(checks.check_causal_mask, wrong).key == key
 
 
 # ---- the checks catch mistakes: attention ----
@@ -348,25 +399,33 @@ def attention(q, k, v, mask=None, *, mistake=None):
         weights = scores.softmax(dim)
     if mask is not None and mistake != "NaN rows":
         weights = weights.nan_to_num(0.0)
-    return weights @ v
+    if mistake == "weights only":
+        return weights
+    out = weights @ v
+    return {"list": out.tolist(), "doubled": 2 * out}.get(mistake, out)
+
+
+ATTENTION_MISTAKES = [
+    ("no sqrt", "no_scale", False),
+    ("divide by d", "scaled_by_d", False),
+    ("softmax over queries", "softmax_over_queries", False),
+    ("inverted mask", "inverted_mask", False),
+    ("mask with 0", "masked_with_zero", False),
+    ("mask after softmax", "masked_after_softmax", False),
+    ("k.T", "raised", False),
+    ("list", "not_a_tensor", False),
+    ("weights only", "shape", False),
+    ("doubled", "values", False),
+    ("NaN rows", "empty_row_nan", True),
+    ("manual exp", "overflow", True),
+]
 
 
 @pytest.mark.filterwarnings("ignore:The use of `x.T`:UserWarning")  # the k.T mistake itself warns
-@pytest.mark.parametrize("mistake, message, hidden", [
-    ("no sqrt", "forgot to divide the scores by sqrt", False),
-    ("divide by d", "divided the scores by d", False),
-    ("softmax over queries", "softmax runs over the keys", False),
-    ("inverted mask", "mask convention is inverted", False),
-    ("mask with 0", "not 0", False),
-    ("mask after softmax", "before the softmax", False),
-    ("k.T", r"k\.transpose", False),
-    ("NaN rows", "should output zeros", True),
-    ("manual exp", "overflow", True),
-])
-def test_attention_mistakes_are_caught(mistake, message, hidden):
+@pytest.mark.parametrize("mistake, key, hidden", ATTENTION_MISTAKES)
+def test_attention_mistakes_are_caught(mistake, key, hidden):
     check = checks.check_scaled_dot_product_attention_hidden if hidden else checks.check_scaled_dot_product_attention
-    with pytest.raises(AssertionError, match=message):
-        check(functools.partial(attention, mistake=mistake))
+    assert failure(check, functools.partial(attention, mistake=mistake)).key == key
 
 
 # ---- the checks catch mistakes: sampling ----
@@ -382,18 +441,23 @@ def sampler(logits, temperature=1.0, top_k=None, top_p=None, generator=None, *, 
         if top_p is not None and not 0 < top_p <= 1:
             raise ValueError("bad top_p")
     if temperature == 0:
-        return int(torch.argmax(logits))
+        return int(torch.argmin(logits) if mistake == "argmin at zero" else torch.argmax(logits))
+    if mistake == "top-p only on small vocabularies" and len(logits) > 1000:
+        top_p = None
     if mistake == "temperature on probabilities":
         probabilities = torch.softmax(logits, -1) / temperature
     elif mistake == "temperature multiplies":
         probabilities = torch.softmax(logits * temperature, -1)
     elif mistake == "temperature after top-p":
         probabilities = torch.softmax(logits, -1)
+    elif mistake == "uniform":
+        probabilities = torch.ones(len(logits))
     else:
         probabilities = torch.softmax(logits / temperature, -1)
     probabilities = probabilities / probabilities.sum()
     if top_k is not None:
-        k = top_k + 1 if mistake == "top-k one too many" else top_k
+        k = {"top-k one too many": top_k + 1, "top-k one short": top_k - 1, "top-k at least 2": max(top_k, 2)}.get(
+            mistake, top_k)
         if mistake != "top-k larger than vocabulary":
             k = min(k, len(logits))
         kth = torch.topk(probabilities, k).values[-1]
@@ -405,38 +469,72 @@ def sampler(logits, temperature=1.0, top_k=None, top_p=None, generator=None, *, 
         probabilities, order = torch.sort(probabilities, descending=True)
         cumulative = probabilities.cumsum(0)
         keep = cumulative <= top_p if mistake == "top-p drops the crossing token" else cumulative - probabilities < top_p
+        if mistake == "top-p one too many":
+            keep[min(int(keep.sum()), len(keep) - 1)] = True
         probabilities = probabilities * keep
     if mistake == "temperature after top-p":
         probabilities = probabilities ** (1 / temperature)
     position = torch.multinomial(probabilities, 1, generator=None if mistake == "global generator" else generator)
     if mistake == "sorted position":
         return int(position)
+    if mistake == "one past the end":
+        return len(logits)
     token = order[position]
     return token if mistake == "tensor" else int(token)
 
 
-@pytest.mark.parametrize("mistake, message, hidden", [
-    ("temperature on probabilities", "temperature had no effect", False),
-    ("temperature multiplies", "multiplied the logits by the temperature", False),
-    ("top-k one too many", "kept one token too many", False),
-    ("top-p drops the crossing token", "crosses the threshold", False),
-    ("sorted position", "sorted order back to token ids", False),
-    ("global generator", "pass the generator on", False),
-    ("tensor", "Python int", False),
-    ("no checks", "should be refused", False),
-    ("temperature after top-p", "apply the temperature first", True),
-    ("no renormalising after top-k", "renormalise after top-k", True),
-    ("top-k larger than vocabulary", "keeps every token", True),
-])
-def test_sampling_mistakes_are_caught(mistake, message, hidden):
+SAMPLING_MISTAKES = [
+    ("argmin at zero", "not_greedy", False),
+    ("temperature on probabilities", "temperature_ignored", False),
+    ("temperature multiplies", "temperature_multiplies", False),
+    ("uniform", "shares", False),
+    ("top-k one short", "top_k_one_short", False),
+    ("top-k one too many", "top_k_one_too_many", False),
+    ("top-k at least 2", "top_k", False),
+    ("top-p drops the crossing token", "top_p_misses_crossing", False),
+    ("top-p one too many", "top_p_one_too_many", False),
+    ("sorted position", "ids_lost_in_sort", False),
+    ("global generator", "generator_ignored", False),
+    ("tensor", "not_an_int", False),
+    ("one past the end", "outside_vocabulary", False),
+    ("no checks", "no_refusal", False),
+    ("temperature after top-p", "temperature_after_filters", True),
+    ("no renormalising after top-k", "top_p_before_renormalising", True),
+    ("top-k larger than vocabulary", "top_k_beyond_vocabulary", True),
+    ("top-p only on small vocabularies", "outside_nucleus", True),
+]
+
+
+@pytest.mark.parametrize("mistake, key, hidden", SAMPLING_MISTAKES)
+def test_sampling_mistakes_are_caught(mistake, key, hidden):
     check = checks.check_sample_next_token_hidden if hidden else checks.check_sample_next_token
-    with pytest.raises(AssertionError, match=message):
-        check(functools.partial(sampler, mistake=mistake))
+    assert failure(check, functools.partial(sampler, mistake=mistake)).key == key
+
+
+def test_a_nucleus_left_empty_is_named():
+    """Dropping the token that crosses top_p leaves nothing to draw when top_p is below the top token's
+    probability; the hidden cases name that earlier on the shares, so run the one case alone."""
+    wrong = functools.partial(sampler, mistake="top-p drops the crossing token")
+    trial = Trial(EXERCISES["sample_next_token"], (wrong,), {})
+    with pytest.raises(ExerciseFailure) as caught:
+        answers.top_p_below_the_top_token_keeps_it(trial)
+    assert caught.value.key == "keep_top_token"
+
+
+def test_every_declared_mistake_is_caught_above():
+    caught = {
+        "cosine_similarity": {key for _, key in COSINE_MISTAKES},
+        "nearest_neighbors": {key for _, key in NEIGHBOUR_MISTAKES},
+        "causal_mask": {key for _, key in MASK_MISTAKES},
+        "scaled_dot_product_attention": {key for _, key, _ in ATTENTION_MISTAKES},
+        "sample_next_token": {key for _, key, _ in SAMPLING_MISTAKES} | {"keep_top_token"},
+    }
+    assert {name: set(EXERCISES[name].mistakes) - keys for name, keys in caught.items()} == dict.fromkeys(caught, set())
 
 
 def test_the_checks_leave_torch_global_random_state_alone():
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)
-    checks.check_sample_next_token(reference.sample_next_token)
+    checks.check_sample_next_token(answers.sample_next_token)
     assert torch.equal(torch.rand(3), expected)

@@ -1,7 +1,7 @@
-"""Notebook E's reference answers (epsilon-greedy, GRPO's advantages, PPO's clipped loss, the k3 KL
-penalty) agree with hand-computed values, and its checks pass them while catching typical learner
-mistakes with a message that names the mistake. The learner versions below are written
-independently of the checks' own list of mistakes, each keyword one bug."""
+"""Notebook E's answers (epsilon-greedy, GRPO's advantages, PPO's clipped loss, the k3 KL penalty)
+agree with hand-computed values, and their exercises pass them while catching typical learner
+mistakes under the key that names the mistake (tests assert keys, never wording). The learner
+versions below are written independently of the exercises' own list of mistakes, each keyword one bug."""
 import functools
 import math
 import random
@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from course_lib.checks import rl as checks
-from course_lib.reference import rl as reference
+from course_lib.exercises import ExerciseFailure, check
+from course_lib.exercises import rl as reference
 
 ALL_CHECKS = [
     (checks.check_epsilon_greedy, reference.epsilon_greedy),
@@ -27,9 +28,17 @@ def test_the_reference_passes_every_check(capsys):
         check(answer)
     out = capsys.readouterr().out
     assert out.count("✅") == len(ALL_CHECKS)
-    assert "✅ epsilon_greedy passes the tests." in out and "✅ kl_penalty passes the tests." in out
+    for name in ("epsilon_greedy", "grpo_advantages", "ppo_clip_loss", "kl_penalty"):
+        assert f"✅ {name} passes the visible tests." in out
     for name in ("grpo_advantages", "ppo_clip_loss"):
-        assert f"✅ {name} passes the visible tests." in out and f"✅ {name} passes the hidden tests too." in out
+        assert f"✅ {name} passes the hidden tests too." in out
+
+
+def mistake(learner, exercise, hidden=False) -> ExerciseFailure:
+    """The failure the exercise's visible (or hidden) cases give this learner."""
+    with pytest.raises(ExerciseFailure) as failure:
+        check(learner, exercise=exercise, hidden=hidden)
+    return failure.value
 
 
 # ---- the reference answers ----
@@ -103,7 +112,7 @@ def _hand_ratios_loss(ratios, advantages, clip):
 
 
 def test_ppo_clip_loss_per_token_and_its_gradient_stops_beyond_the_clip():
-    advantages, logp_new, logp_old = checks._hand_ppo_case()
+    advantages, logp_new, logp_old = reference.hand_ppo_case()
     got = reference.ppo_clip_loss(advantages, logp_new, logp_old, 0.2)
     assert got.shape == (2, 3)
     assert got.flatten().tolist() == pytest.approx([-1.2, 0.8, -2.2, -0.7, 1.5, -0.5], rel=1e-6)
@@ -155,7 +164,7 @@ def test_the_stated_values_are_the_references():
                                                                                                        abs=1e-4)
     got = reference.kl_penalty(torch.tensor([0.5, 0.25, 0.3]).log(), torch.tensor([0.25, 0.5, 0.3]).log())
     assert [round(x, 4) for x in got.tolist()] == [0.1931, 0.3069, 0.0]
-    advantages, logp_new, logp_old = checks._hand_ppo_case()
+    advantages, logp_new, logp_old = reference.hand_ppo_case()
     assert torch.exp(logp_new - logp_old).flatten().tolist() == pytest.approx([1.5, 0.5, 1.1, 0.7, 1.5, 0.5])
 
 
@@ -201,31 +210,30 @@ def learner_epsilon(q_values, epsilon, generator, *, bug=None):
 
 @pytest.mark.parametrize("bug", [None, "other order"])
 def test_a_correct_learner_passes_whatever_order_it_draws_in(bug, capsys):
-    checks.check_epsilon_greedy(functools.partial(learner_epsilon, bug=bug))
-    assert "✅ epsilon_greedy passes the tests." in capsys.readouterr().out
+    check(functools.partial(learner_epsilon, bug=bug), exercise="epsilon_greedy")
+    assert "✅ epsilon_greedy passes the visible tests." in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("bug, message", [
-    ("exclude greedy", "the greedy one included"),
-    ("off by one", "the last action is never drawn"),
-    ("inverted", "wrong way round"),
-    ("never explore", r"(?s)epsilon=0\.3.*hint: it never explores"),
-    ("argmin", "LOWEST value"),
-    ("last tie", "a tie goes to the LOWEST index"),
-    ("tensor", "should return a Python int"),
-    ("python random", "seeded alike"),
-    ("global generator", r"(?s)seeded alike.*generator=generator"),
-    ("no check", r"(?s)epsilon=-0\.1 should be refused.*0 <= epsilon <= 1"),
+@pytest.mark.parametrize("bug, key", [
+    ("exclude greedy", "greedy_left_out"),
+    ("off by one", "last_never_drawn"),
+    ("inverted", "explores_at_zero"),
+    ("never explore", "never_explores"),
+    ("argmin", "argmin"),
+    ("last tie", "tie"),
+    ("tensor", "not_an_int"),
+    ("python random", "generator"),
+    ("global generator", "generator"),
+    ("no check", "no_refusal"),
 ])
-def test_check_epsilon_greedy_names_the_mistake(bug, message):
-    with pytest.raises(AssertionError, match=message):
-        checks.check_epsilon_greedy(functools.partial(learner_epsilon, bug=bug))
+def test_epsilon_greedy_names_the_mistake(bug, key):
+    assert mistake(functools.partial(learner_epsilon, bug=bug), "epsilon_greedy").key == key
 
 
 def test_the_epsilon_check_shows_the_shares():
-    shares = r"(?s)epsilon=0\.3: the share of 20,000 calls.*expected: \[0\.075, 0\.775"
-    with pytest.raises(AssertionError, match=shares):
-        checks.check_epsilon_greedy(functools.partial(learner_epsilon, bug="exclude greedy"))
+    """Leaving the greedy action out of exploring fails at epsilon 0.3, quoting the shares expected there."""
+    failure = mistake(functools.partial(learner_epsilon, bug="exclude greedy"), "epsilon_greedy")
+    assert failure.key == "greedy_left_out" and "[0.075, 0.775, 0.075, 0.075]" in str(failure)
 
 
 # ---- grpo_advantages ----
@@ -268,36 +276,34 @@ def learner_grpo(rewards, group_size, eps=1e-6, normalize_by_std=True, *, bug=No
 
 
 def test_the_mistake_free_learner_grpo_passes(capsys):
-    checks.check_grpo_advantages(learner_grpo)
-    checks.check_grpo_advantages_hidden(learner_grpo)
+    check(learner_grpo, exercise="grpo_advantages")
+    check(learner_grpo, exercise="grpo_advantages", hidden=True)
     assert capsys.readouterr().out.count("✅") == 2
 
 
-@pytest.mark.parametrize("bug, message", [
-    ("population", "population standard deviation"),
-    ("whole batch", "normalises over the whole batch"),
-    ("strided", r"(?s)12 rewards.*every group_size-th reward.*CONSECUTIVE"),
-    ("sqrt eps", r"(?s)large eps.*eps goes outside the square root"),
-    ("no eps", r"(?s)not finite.*0/0 is NaN.*std \+ eps"),
-    ("no mean", "mean was not subtracted"),
-    ("flag ignored", "normalize_by_std=False only subtract the group's mean"),
-    ("2-D", r"(?s)shape \(4,\).*shape \(2, 2\).*reshape the result back"),
-    ("in place", "changed its input `rewards`"),
-    ("no check", r"(?s)group_size=0 should raise a ValueError.*group_size < 1"),
+@pytest.mark.parametrize("bug, key", [
+    ("population", "population"),
+    ("whole batch", "whole_batch"),
+    ("strided", "strided"),
+    ("sqrt eps", "sqrt_eps"),
+    ("no eps", "zero_std"),
+    ("no mean", "no_mean"),
+    ("flag ignored", "flag_ignored"),
+    ("2-D", "shape"),
+    ("in place", "changed_input"),
+    ("no check", "no_refusal"),
 ])
-def test_check_grpo_advantages_names_the_mistake(bug, message):
-    with pytest.raises(AssertionError, match=message):
-        checks.check_grpo_advantages(functools.partial(learner_grpo, bug=bug))
+def test_grpo_advantages_names_the_mistake(bug, key):
+    assert mistake(functools.partial(learner_grpo, bug=bug), "grpo_advantages").key == key
 
 
-@pytest.mark.parametrize("bug, message", [
-    ("int rewards", r"(?s)0/1 integers.*rewards\.float\(\)"),
-    ("no size 1", r"(?s)group_size=1 without the std.*allowed when normalize_by_std=False"),
+@pytest.mark.parametrize("bug, key", [
+    ("int rewards", "int_rewards"),
+    ("no size 1", "size_one_allowed"),
 ])
-def test_the_hidden_grpo_check_catches_what_the_visible_one_lets_through(bug, message):
-    checks.check_grpo_advantages(functools.partial(learner_grpo, bug=bug))
-    with pytest.raises(AssertionError, match=message):
-        checks.check_grpo_advantages_hidden(functools.partial(learner_grpo, bug=bug))
+def test_the_hidden_grpo_cases_catch_what_the_visible_ones_let_through(bug, key):
+    check(functools.partial(learner_grpo, bug=bug), exercise="grpo_advantages")
+    assert mistake(functools.partial(learner_grpo, bug=bug), "grpo_advantages", hidden=True).key == key
 
 
 # ---- ppo_clip_loss ----
@@ -340,35 +346,33 @@ def learner_ppo(advantages, logp_new, logp_old, clip, *, bug=None):
 
 
 def test_the_mistake_free_learner_ppo_passes(capsys):
-    checks.check_ppo_clip_loss(learner_ppo)
-    checks.check_ppo_clip_loss_hidden(learner_ppo)
+    check(learner_ppo, exercise="ppo_clip_loss")
+    check(learner_ppo, exercise="ppo_clip_loss", hidden=True)
     assert capsys.readouterr().out.count("✅") == 2
 
 
-@pytest.mark.parametrize("bug, message", [
-    ("max", "max instead of min"),
-    ("no minus", "the minus sign is missing"),
-    ("clamp advantage", "that clamps the advantage"),
-    ("divide", "divides the log-probabilities"),
-    ("upside down", "the ratio is upside down"),
-    ("upper only", "clipped above only"),
-    ("lower only", "clipped below only"),
-    ("no min", "the min is missing"),
-    ("mean", r"(?s)shape \(2, 3\).*shape \(\).*mean over every token"),
-    ("fixed clip", r"(?s)clip=0\.1.*use the `clip` passed in"),
-    ("detached", "cut the graph back to the policy"),
-    ("list", "should be a torch tensor"),
-    ("no check", r"(?s)clip=0 should be refused.*clip must be > 0"),
+@pytest.mark.parametrize("bug, key", [
+    ("max", "max"),
+    ("no minus", "no_minus"),
+    ("clamp advantage", "clamp_advantage"),
+    ("divide", "divided_logps"),
+    ("upside down", "upside_down"),
+    ("upper only", "upper_only"),
+    ("lower only", "lower_only"),
+    ("no min", "no_min"),
+    ("mean", "mean"),
+    ("fixed clip", "fixed_clip"),
+    ("detached", "no_gradient"),
+    ("list", "not_a_tensor"),
+    ("no check", "no_refusal"),
 ])
-def test_check_ppo_clip_loss_names_the_mistake(bug, message):
-    with pytest.raises(AssertionError, match=message):
-        checks.check_ppo_clip_loss(functools.partial(learner_ppo, bug=bug))
+def test_ppo_clip_loss_names_the_mistake(bug, key):
+    assert mistake(functools.partial(learner_ppo, bug=bug), "ppo_clip_loss").key == key
 
 
-def test_the_hidden_ppo_check_catches_a_ratio_of_exps():
-    checks.check_ppo_clip_loss(functools.partial(learner_ppo, bug="exp divide"))
-    with pytest.raises(AssertionError, match=r"(?s)near -110.*not finite.*underflows to 0"):
-        checks.check_ppo_clip_loss_hidden(functools.partial(learner_ppo, bug="exp divide"))
+def test_the_hidden_ppo_cases_catch_a_ratio_of_exps_underflowing():
+    check(functools.partial(learner_ppo, bug="exp divide"), exercise="ppo_clip_loss")
+    assert mistake(functools.partial(learner_ppo, bug="exp divide"), "ppo_clip_loss", hidden=True).key == "underflow"
 
 
 # ---- kl_penalty ----
@@ -393,61 +397,70 @@ def learner_kl(logp, ref_logp, *, bug=None):
 
 
 def test_the_mistake_free_learner_kl_passes(capsys):
-    checks.check_kl_penalty(learner_kl)
-    assert "✅ kl_penalty passes the tests." in capsys.readouterr().out
+    check(learner_kl, exercise="kl_penalty")
+    assert "✅ kl_penalty passes the visible tests." in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("bug, message", [
-    ("naive", "naive estimator k1"),
-    ("reverse", r"k3 of the reverse direction.*KL\(reference \|\| policy\)"),
-    ("k2", "that is k2"),
-    ("mean", r"(?s)shape \(3,\).*shape \(\).*mean over every token"),
-    ("detached", "cut the graph back to the policy"),
-    ("ratio of exps", r"(?s)near -110.*underflows to 0.*d = ref_logp - logp, then torch.exp\(d\)"),
-    ("eps", r"(?s)exactly 0 where logp == ref_logp.*values up to 1e-09"),
+@pytest.mark.parametrize("bug, key", [
+    ("naive", "k1"),
+    ("reverse", "reverse"),
+    ("k2", "k2"),
+    ("mean", "mean"),
+    ("detached", "no_gradient"),
+    ("ratio of exps", "underflow"),
+    ("eps", "not_exactly_zero"),
 ])
-def test_check_kl_penalty_names_the_mistake(bug, message):
-    with pytest.raises(AssertionError, match=message):
-        checks.check_kl_penalty(functools.partial(learner_kl, bug=bug))
+def test_kl_penalty_names_the_mistake(bug, key):
+    assert mistake(functools.partial(learner_kl, bug=bug), "kl_penalty").key == key
 
 
-@pytest.mark.parametrize("check, learner, bug", [
-    (checks.check_grpo_advantages, learner_grpo, "sqrt eps"),
-    (checks.check_grpo_advantages, learner_grpo, "strided"),
-    (checks.check_grpo_advantages, learner_grpo, "no mean"),
-    (checks.check_ppo_clip_loss, learner_ppo, "max"),
-    (checks.check_ppo_clip_loss, learner_ppo, "upper only"),
-    (checks.check_ppo_clip_loss, learner_ppo, "clamp advantage"),
-    (checks.check_epsilon_greedy, learner_epsilon, "never explore"),
-    (checks.check_kl_penalty, learner_kl, "reverse"),
-    (checks.check_epsilon_greedy, learner_epsilon, "off by one"),
+@pytest.mark.parametrize("exercise, learner, bug", [
+    ("grpo_advantages", learner_grpo, "sqrt eps"),
+    ("grpo_advantages", learner_grpo, "strided"),
+    ("grpo_advantages", learner_grpo, "no mean"),
+    ("ppo_clip_loss", learner_ppo, "max"),
+    ("ppo_clip_loss", learner_ppo, "upper only"),
+    ("ppo_clip_loss", learner_ppo, "clamp advantage"),
+    ("epsilon_greedy", learner_epsilon, "never explore"),
+    ("kl_penalty", learner_kl, "reverse"),
+    ("epsilon_greedy", learner_epsilon, "off by one"),
 ])
-def test_a_wrong_answer_names_one_mistake_only(check, learner, bug):
-    with pytest.raises(AssertionError) as failure:
-        check(functools.partial(learner, bug=bug))
-    assert "\n   or:" not in str(failure.value)
+def test_a_wrong_answer_names_one_mistake_only(exercise, learner, bug):
+    failure = mistake(functools.partial(learner, bug=bug), exercise)
+    assert str(failure).count("hint:") == 1 and "\n   or:" not in str(failure)
+
+
+def test_the_old_check_names_run_the_same_declarations():
+    with pytest.raises(ExerciseFailure) as failure:
+        checks.check_ppo_clip_loss_hidden(functools.partial(learner_ppo, bug="exp divide"))
+    assert failure.value.key == "underflow"
 
 
 # ---- evaluate the claim ------------------------------------------------------------------------
+MEASURED = dict(grpo_gain=0.2, control_gain=-0.4, hack_length=(2.5, 4.0), hack_accuracy=(0.5, 0.0),
+                sweep_accuracy={0.0: 0.0, 0.1: 0.6, 0.3: 0.7, 1.0: 0.7})
+
+
 def test_the_rl_claims_are_checked_against_the_measurements(capsys):
     from course_lib.checks import check_rl_claims
 
-    measured = dict(grpo_gain=0.2, control_gain=-0.4, hack_length=(2.5, 4.0), hack_accuracy=(0.5, 0.0),
-                    sweep_accuracy={0.0: 0.0, 0.1: 0.6, 0.3: 0.7, 1.0: 0.7})
-    check_rl_claims(True, "longer and less accurate", 0.3, **measured)
-    check_rl_claims(True, "longer and less accurate", 1.0, **measured)  # a tie: either is right
-    assert "agree with what you measured" in capsys.readouterr().out
-    with pytest.raises(AssertionError, match="shuffled"):
-        check_rl_claims(False, "longer and less accurate", 0.3, **measured)
-    with pytest.raises(AssertionError, match="True or False"):
-        check_rl_claims("yes", "longer and less accurate", 0.3, **measured)
-    with pytest.raises(AssertionError, match="length went 2.50 -> 4.00"):
-        check_rl_claims(True, "shorter and less accurate", 0.3, **measured)
-    with pytest.raises(AssertionError, match="one of"):
-        check_rl_claims(True, "worse", 0.3, **measured)
-    with pytest.raises(AssertionError, match="0.3 or 1.0"):
-        check_rl_claims(True, "longer and less accurate", 0.0, **measured)
-    # An install without the stored sweep: the third answer cannot be checked, and the message says
+    check_rl_claims(True, "longer and less accurate", 0.3, **MEASURED)
+    check_rl_claims(True, "longer and less accurate", 1.0, **MEASURED)  # a tie: either is right
+    assert capsys.readouterr().out.count("✅") == 2
+    assert reference.rl_claims(**MEASURED) == (True, "longer and less accurate", 0.3)
+
+
+@pytest.mark.parametrize("answers, measured, key", [
+    ((False, "longer and less accurate", 0.3), {}, "control"),
+    (("yes", "longer and less accurate", 0.3), {}, "not_true_or_false"),
+    ((True, "shorter and less accurate", 0.3), {}, "hack_effect"),
+    ((True, "worse", 0.3), {}, "not_an_effect"),
+    ((True, "longer and less accurate", 0.0), {}, "leash"),
+    # An install without the stored sweep: the third answer cannot be checked, and the failure says
     # how to get the sweep back rather than failing on a missing attribute.
-    with pytest.raises(AssertionError, match="python -m course_lib.experiments rl kl"):
-        check_rl_claims(True, "longer and less accurate", None, **{**measured, "sweep_accuracy": None})
+    ((True, "longer and less accurate", None), {"sweep_accuracy": None}, "no_sweep"),
+])
+def test_a_claim_that_disagrees_with_the_measurements_is_named(answers, measured, key):
+    with pytest.raises(ExerciseFailure) as failure:
+        check(*answers, exercise="rl_claims", **{**MEASURED, **measured})
+    assert failure.value.key == key

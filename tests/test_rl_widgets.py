@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from course_lib import reference
+from course_lib.exercises.rl import epsilon_greedy, grpo_advantages
 from course_lib.experiments import RESULTS
 from course_lib.train.bandit import bandit_means, compare_rules, run_bandit
 from course_lib.widgets.advantage import AdvantageExplorer
@@ -16,18 +16,18 @@ from course_lib.widgets.leash import LeashDial, sweep_summary
 # ---- the bandit --------------------------------------------------------------------------------
 def test_a_bandit_run_is_seeded_and_regret_only_grows():
     means = bandit_means(10, seed=3)
-    a = run_bandit(reference.epsilon_greedy, 0.1, means, steps=200, seed=1)
-    b = run_bandit(reference.epsilon_greedy, 0.1, means, steps=200, seed=1)
+    a = run_bandit(epsilon_greedy, 0.1, means, steps=200, seed=1)
+    b = run_bandit(epsilon_greedy, 0.1, means, steps=200, seed=1)
     assert a.rewards == b.rewards and len(a.regret) == 200
     assert all(y >= x - 1e-9 for x, y in zip(a.regret, a.regret[1:])) and a.regret[0] >= 0
     with pytest.raises(ValueError, match="arms"):
         run_bandit(lambda q, e, g: 10, 0.1, means, steps=5)
     with pytest.raises(ValueError, match="steps"):
-        run_bandit(reference.epsilon_greedy, 0.1, means, steps=0)
+        run_bandit(epsilon_greedy, 0.1, means, steps=0)
 
 
 def test_a_little_exploration_beats_none_and_all():
-    result = compare_rules(reference.epsilon_greedy, {"greedy": 0.0, "some": 0.1, "random": 1.0}, steps=1000, runs=20)
+    result = compare_rules(epsilon_greedy, {"greedy": 0.0, "some": 0.1, "random": 1.0}, steps=1000, runs=20)
     final = {name: r["regret"][-1] for name, r in result.items()}
     assert final["some"] < final["greedy"] < final["random"]
     assert result["some"]["best_arm_share"] > result["greedy"]["best_arm_share"] > result["random"]["best_arm_share"]
@@ -36,7 +36,7 @@ def test_a_little_exploration_beats_none_and_all():
 
 # ---- the advantage slider ---------------------------------------------------------------------
 def test_moving_the_baseline_flips_rollouts_between_reinforce_and_suppress():
-    w = AdvantageExplorer(["408", "388", "<b>41</b>"], [1.0, 0.45, 0.05], reference.grpo_advantages)
+    w = AdvantageExplorer(["408", "388", "<b>41</b>"], [1.0, 0.45, 0.05], grpo_advantages)
     assert w.baseline == pytest.approx(0.5)
     assert w.verdicts == ["reinforce", "suppress", "suppress"]
     w.set_baseline(0.4)
@@ -45,7 +45,7 @@ def test_moving_the_baseline_flips_rollouts_between_reinforce_and_suppress():
     assert "2 reinforced, 1 suppressed" in w.caption.value
     w.use_group_mean()
     assert w.baseline == pytest.approx(0.5)
-    group = reference.grpo_advantages(torch.tensor([1.0, 0.45, 0.05]), 3)
+    group = grpo_advantages(torch.tensor([1.0, 0.45, 0.05]), 3)
     assert f"{float(group[0]):+.2f}" in w.caption.value
     assert "&lt;b&gt;" in w.figure.data[0].x[2]  # labels are escaped
     w.set_baseline(100)  # clamped to the slider's range
@@ -53,18 +53,18 @@ def test_moving_the_baseline_flips_rollouts_between_reinforce_and_suppress():
     with pytest.raises(ValueError, match="finite"):
         w.set_baseline(float("nan"))
     with pytest.raises(ValueError, match="one reward per rollout"):
-        AdvantageExplorer(["a"], [1.0, 2.0], reference.grpo_advantages)
+        AdvantageExplorer(["a"], [1.0, 2.0], grpo_advantages)
 
 
 def test_the_group_mean_survives_the_browser_snapping_the_slider():
     # Scores that differ by less than 0.01 (SmolLM2's near misses at 17 x 24): a browser puts the
     # slider at min + k * step and sends that value back.
     rewards = [0.0299, 0.0202, 0.0299]
-    w = AdvantageExplorer(["a", "b", "c"], rewards, reference.grpo_advantages)
+    w = AdvantageExplorer(["a", "b", "c"], rewards, grpo_advantages)
     w.use_group_mean()
     snapped = w.slider.min + round((w.baseline - w.slider.min) / w.slider.step) * w.slider.step
     w.slider.value = snapped
-    group = [float(a) for a in reference.grpo_advantages(torch.tensor(rewards), 3)]
+    group = [float(a) for a in grpo_advantages(torch.tensor(rewards), 3)]
     assert w.verdicts == ["reinforce" if a > 0 else "suppress" for a in group] == \
            ["reinforce", "suppress", "reinforce"]
     assert w.slider.min <= min(rewards) - 0.5 and w.slider.max >= max(rewards) + 0.5

@@ -8,7 +8,7 @@ import torch
 
 from course_lib.data.pretraining import EOT, SOURCES, code_files, is_validation, load_corpus, prose_documents
 from course_lib.models.tinygpt import TinyGPT, TinyGPTConfig
-from course_lib.reference.pretraining import next_token_loss
+from course_lib.exercises.pretraining import next_token_loss
 from course_lib.train.pretrain import Pretrainer, TrainConfig, learning_rate, sample_batch, validation_loss
 
 SMALL = TinyGPTConfig(vocab_size=2048, context=32, dim=32, n_layers=2, n_heads=2)

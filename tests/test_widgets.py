@@ -304,7 +304,7 @@ def test_learner_softmax_is_used_when_it_is_correct():
 
 # ---- TemperatureExplorer: top-k / top-p filters and drawing tokens ----
 
-from course_lib.reference.lifecycle import sample_next_token, sampling_probabilities  # noqa: E402
+from course_lib.exercises.lifecycle import sample_next_token, sampling_probabilities  # noqa: E402
 
 
 def filtered_explorer(**kwargs):

@@ -1,11 +1,12 @@
-"""The helpers notebook test cells call: each runs a learner's function on cases it can fail, and
-explains a failure in plain words (what was expected, what came back, a hint) instead of a bare
-traceback. They raise AssertionError, which nbgrader counts as a failed test.
+"""The check names notebooks already handed out call (check_softmax_with_temperature(fn), ...),
+and their fallback learner_or_reference: each runs the exercise's declaration in
+course_lib.exercises, as check(fn) and use(fn) do in the current notebooks.
 """
 from __future__ import annotations
 
 from typing import Callable
 
+from course_lib.exercises import Exercise
 from course_lib.checks.bpe import (
     check_encode_decode,
     check_encode_decode_hidden,
@@ -117,20 +118,10 @@ __all__ = [
 
 
 def learner_or_reference(learner_fn: Callable, reference_fn: Callable, probe: Callable[[Callable], object]):
-    """The learner's function if it is implemented, else the course's reference, saying so visibly.
+    """The learner's function if it is implemented, else the course's reference, saying so visibly
+    (as course_lib.exercises.use does for the exercises declared there).
 
     `probe(fn)` calls fn once on a small valid input; NotImplementedError there means the exercise
     was skipped. Cells that plug an exercise into a real run use this so the notebook still teaches.
     """
-    name = getattr(learner_fn, "__name__", "this function")
-    try:
-        probe(learner_fn)
-    except NotImplementedError:
-        print(f"ℹ️  Your `{name}` is not implemented yet, so the cells below use the course's "
-              f"reference version. Come back and write yours: these cells will then use it.")
-        return reference_fn
-    except Exception as error:  # the learner's code: report it and keep the notebook running
-        print(f"⚠️  Your `{name}` raised {type(error).__name__}: {error}\n"
-              f"    The cells below use the course's reference version until yours works.")
-        return reference_fn
-    return learner_fn
+    return Exercise(getattr(learner_fn, "__name__", "this function"), reference_fn, probe, {}, ()).use(learner_fn)

@@ -31,7 +31,6 @@ from tokenizers import Tokenizer
 
 from course_lib.data.corpus import docstrings
 from course_lib.paths import cache_dir
-from course_lib.reference.pretraining import dedupe
 
 EOT = "<|endoftext|>"
 VOCAB_SIZE = 2048
@@ -76,6 +75,10 @@ def is_validation(document: str) -> bool:
 
 def split_documents(documents: list[str]) -> dict[str, list[str]]:
     """The documents deduplicated, then split: {"train": [...], "val": [...]}, in their order."""
+    # Imported here: the data sits below the exercises (post-training's read data.instructions, which
+    # imports this module), and only building the corpus needs the course's dedupe.
+    from course_lib.exercises.pretraining import dedupe
+
     unique = dedupe(documents)
     return {"train": [d for d in unique if not is_validation(d)], "val": [d for d in unique if is_validation(d)]}
 

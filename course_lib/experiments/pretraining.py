@@ -41,7 +41,7 @@ from course_lib.device import get_device
 from course_lib.experiments import RESULTS
 from course_lib.measure import device_name
 from course_lib.models.tinygpt import TinyGPT, TinyGPTConfig
-from course_lib.reference.pretraining import dedupe
+from course_lib.exercises.pretraining import dedupe
 from course_lib.train.pretrain import Pretrainer, TrainConfig
 
 # (dim, layers, heads) from tiny to the CPU default, and bigger ones for a GPU.

@@ -1,17 +1,16 @@
-"""The course's own implementations of every exercise.
+"""The course's answers to every exercise, under the names notebooks already handed out import.
 
-Notebook cells fall back to these (and say so) when a learner skips an exercise, and the checks
-compare a learner's answer against them.
+Each is declared, with its checks, in course_lib.exercises; this package only re-exports them.
 """
-from course_lib.reference.compute import (
+from course_lib.exercises.compute import (
     fit_power_law,
     forward_flops,
     forward_flops_by_part,
     matmul_flops,
     parameter_count,
 )
-from course_lib.reference.bpe import GPT2_PATTERN, decode, encode, get_pair_counts, merge, train_bpe
-from course_lib.reference.lifecycle import (
+from course_lib.exercises.bpe import GPT2_PATTERN, decode, encode, get_pair_counts, merge, train_bpe
+from course_lib.exercises.lifecycle import (
     causal_mask,
     cosine_similarity,
     nearest_neighbors,
@@ -19,10 +18,10 @@ from course_lib.reference.lifecycle import (
     sampling_probabilities,
     scaled_dot_product_attention,
 )
-from course_lib.reference.onramp import generate, softmax_with_temperature
-from course_lib.reference.post_training import bradley_terry_loss, dpo_loss, sequence_logprob, sft_loss
-from course_lib.reference.rl import epsilon_greedy, grpo_advantages, kl_penalty, ppo_clip_loss
-from course_lib.reference.pretraining import (
+from course_lib.exercises.onramp import generate, softmax_with_temperature
+from course_lib.exercises.post_training import bradley_terry_loss, dpo_loss, sequence_logprob, sft_loss
+from course_lib.exercises.rl import epsilon_greedy, grpo_advantages, kl_penalty, ppo_clip_loss
+from course_lib.exercises.pretraining import (
     CHINCHILLA_CONSTANTS,
     EPOCH_2024,
     HOFFMANN_2022,

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from course_lib.data import arithmetic
 from course_lib.data.arithmetic import END_ID, Problem
 from course_lib.models.tinygpt import TinyGPT, TinyGPTConfig, pad_right
-from course_lib.reference.rl import grpo_advantages, kl_penalty, ppo_clip_loss
+from course_lib.exercises.rl import grpo_advantages, kl_penalty, ppo_clip_loss
 from course_lib.train.live import LiveLines
 from course_lib.train.loop import RunLog, random_items, train_steps
 

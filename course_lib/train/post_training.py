@@ -35,7 +35,7 @@ from course_lib.data.pretraining import EOT
 from course_lib.device import get_device
 from course_lib.paths import cache_dir
 from course_lib.models.tinygpt import TinyGPT, pad_right
-from course_lib.reference.post_training import bradley_terry_loss, dpo_loss, sequence_logprob, sft_loss
+from course_lib.exercises.post_training import bradley_terry_loss, dpo_loss, sequence_logprob, sft_loss
 from course_lib.train.live import LiveLines
 from course_lib.train.loop import RunLog, random_items, train_steps
 

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from course_lib.data.pretraining import SOURCES, PretrainingCorpus
 from course_lib.device import get_device
 from course_lib.models.tinygpt import TinyGPT, TinyGPTConfig
-from course_lib.reference.pretraining import next_token_loss
+from course_lib.exercises.pretraining import next_token_loss
 from course_lib.train.live import LiveLines
 from course_lib.validation import is_number
 

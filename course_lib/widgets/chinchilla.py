@@ -21,7 +21,15 @@ import ipywidgets as widgets
 import numpy as np
 import plotly.graph_objects as go
 
-from course_lib.reference.pretraining import CHINCHILLA_CONSTANTS, chinchilla_loss, compute_optimal
+from course_lib.exercises.pretraining import (
+    CHINCHILLA_CONSTANTS,
+    as_float,
+    chinchilla_loss,
+    compute_optimal,
+    human,
+    loss_law_problem,
+    split_problem,
+)
 from course_lib.validation import is_number
 from course_lib.widgets.notice import INFO_COLOUR, WARNING_COLOUR, notice_html
 
@@ -37,21 +45,14 @@ SELECTED_COLOUR = "#2f6fde"
 OTHER_COLOUR = "#b0b0b0"
 OPTIMUM_COLOUR = "#e65100"
 Y_SPAN = 1.0  # nats shown above the curve's minimum: the bottom of the U, where the choice matters
-# How far a learner's function may be from the law before the plot uses the reference instead.
+# How far a learner's function may be from the law before the plot uses the reference instead: what
+# is right is the exercise's to say (loss_law_problem, split_problem), how close is enough to draw it
+# is the plot's (looser than the graded checks).
 LOSS_RELATIVE_TOLERANCE = 1e-4  # float32 arithmetic is ~1e-7
 BUDGET_RELATIVE_TOLERANCE = 1e-3  # 6·N·D against C
-OPTIMUM_LOSS_TOLERANCE = 1e-5  # nats above the true minimum: N within ~2% of the optimum (the U is flat there)
+OPTIMUM_RELATIVE_TOLERANCE = 0.02  # N and D against the optimum's: the U is flat there (2% costs 2e-6 to 4e-5 nats)
 
 NOT_IMPLEMENTED = "is not implemented yet"
-
-
-def human(x: float) -> str:
-    """A count in short form: 63.2B, 1.4T, 850M, 12.5K; beyond trillions stays in T (2,500T)."""
-    for unit, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if x >= unit:
-            value = x / unit
-            return f"{value:,.0f}{suffix}" if value >= 100 else f"{value:.3g}{suffix}"
-    return f"{x:.3g}"
 
 
 def flops(x: float) -> str:
@@ -66,16 +67,6 @@ def flops(x: float) -> str:
 def model_label(name: str, n: float, d: float) -> str:
     """'Chinchilla 70B / 1.4T tokens (5.9e23 FLOPs)'."""
     return f"{name} {human(n)} / {human(d)} tokens ({flops(6 * n * d)} FLOPs)"
-
-
-def _as_float(value) -> float | None:
-    """A number (Python, NumPy or a one-element tensor) as a float; None for anything else."""
-    if isinstance(value, (bool, str, bytes)):
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError, RuntimeError):  # RuntimeError: a tensor of several numbers
-        return None
 
 
 def _checked_constants_name(name) -> str:
@@ -221,35 +212,15 @@ class ChinchillaExplorer(widgets.VBox):
                 return expected, NOT_IMPLEMENTED
             except Exception as error:  # the learner's code: report it, keep the widget alive
                 return expected, f"raised {type(error).__name__}: {error}"
-        problem = self._loss_problem(result, n, d, expected)
-        if problem:
+        if isinstance(result, list):  # one call per point: each must be a number
+            values = [as_float(value) for value in result]
+            if None in values:
+                return expected, f"returned a {type(result[values.index(None)]).__name__}, not a number"
+            result = np.array(values)
+        key, problem = loss_law_problem(result, n, d, constants, LOSS_RELATIVE_TOLERANCE)
+        if key:
             return expected, problem
         return np.asarray(result, dtype=float).reshape(n.shape), ""
-
-    @staticmethod
-    def _loss_problem(result, n: np.ndarray, d: np.ndarray, expected: np.ndarray) -> str:
-        if isinstance(result, list):  # one call per point: each must be a number
-            values = [_as_float(value) for value in result]
-            if None in values:
-                bad = result[values.index(None)]
-                return f"returned a {type(bad).__name__}, not a number"
-            got = np.array(values)
-        else:
-            try:
-                got = np.asarray(result.detach().cpu() if hasattr(result, "detach") else result, dtype=float)
-            except (TypeError, ValueError):
-                return f"returned a {type(result).__name__}, not numbers"
-            if got.shape != n.shape:
-                return f"returned shape {got.shape} for N and D of shape {n.shape}"
-        if not np.isfinite(got).all():
-            i = int(np.argmin(np.isfinite(got)))
-            return f"returned {got[i]} at N = {n[i]:.3g}, D = {d[i]:.3g}"
-        wrong = np.abs(got - expected) > LOSS_RELATIVE_TOLERANCE * np.abs(expected)
-        if wrong.any():
-            i = int(np.argmax(wrong))
-            return (f"gives L(N = {n[i]:.3g}, D = {d[i]:.3g}) = {got[i]:.4g}, but the law gives {expected[i]:.4g} "
-                    "(check each term's exponent and sign)")
-        return ""
 
     def _optimal(self, budget: float, constants: dict) -> tuple[float, float, str]:
         """optimal_fn's (N, D) and "", or the reference's and why optimal_fn was not used."""
@@ -262,35 +233,12 @@ class ChinchillaExplorer(widgets.VBox):
             return n_best, d_best, NOT_IMPLEMENTED
         except Exception as error:  # the learner's code: report it, keep the widget alive
             return n_best, d_best, f"raised {type(error).__name__}: {error}"
-        problem = self._optimal_problem(result, budget, constants)
-        if problem:
+        key, problem = split_problem(result, budget, constants, BUDGET_RELATIVE_TOLERANCE,
+                                     OPTIMUM_RELATIVE_TOLERANCE)
+        if key:
             return n_best, d_best, problem
         n, d = result
         return float(n), float(d), ""
-
-    @staticmethod
-    def _optimal_problem(result, budget: float, constants: dict) -> str:
-        try:
-            n, d = result
-        except (TypeError, ValueError):
-            return f"returned {repr(result):.80}, not a pair (N, D)"
-        values = {}
-        for what, value in (("N", n), ("D", d)):
-            values[what] = _as_float(value)
-            if values[what] is None:
-                return f"returned a {type(value).__name__} as {what}, not a number"
-            if not math.isfinite(values[what]) or values[what] <= 0:
-                return f"returned {what} = {values[what]}: it must be a positive number"
-        n, d = values["N"], values["D"]
-        if abs(6 * n * d - budget) > BUDGET_RELATIVE_TOLERANCE * budget:
-            return (f"returned N = {n:.3g}, D = {d:.3g}, so 6·N·D = {6 * n * d:.3g} FLOPs, "
-                    f"not the budget C = {budget:.3g}")
-        n_best, d_best = compute_optimal(budget, constants)
-        excess = chinchilla_loss(n, d, constants) - chinchilla_loss(n_best, d_best, constants)
-        if excess > OPTIMUM_LOSS_TOLERANCE:
-            return (f"returned N = {human(n)}, D = {human(d)}, which is not the minimum: the loss is "
-                    f"{excess:.3g} nats lower at N = {human(n_best)}, D = {human(d_best)}")
-        return ""
 
     def _notices(self, problems: dict[str, str]) -> tuple[str, str]:
         """(HTML lines, plain text lines) for each function that was not used."""

@@ -4,8 +4,9 @@ Left, a slider for the input length N over the N×N grid of token-pair compariso
 (key j <= query i) that a chat model needs, and the future half that a naive implementation computes
 anyway and then masks. Right, the notebook's measured costs against N on log-log axes, where a power
 law y = c·N^a is a straight line of slope a. Each series gets a fitted line with its slope in the
-legend, from the learner's `fit_power_law` when it works and otherwise from a least-squares fit in
-log space, with a notice saying why, so a half-finished exercise never breaks the notebook.
+legend, from the learner's `fit_power_law` when it works and gives a usable fit (as the exercise's
+declaration, course_lib.exercises.compute, defines one), otherwise from the course's least-squares fit
+in log space, with a notice saying why, so a half-finished exercise never breaks the notebook.
 """
 from __future__ import annotations
 
@@ -14,12 +15,11 @@ import math
 from typing import Callable, Mapping, Sequence
 
 import ipywidgets as widgets
-import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from course_lib.reference.compute import fit_power_law
+from course_lib.exercises.compute import fit_power_law, power_law_problem
 from course_lib.widgets.notice import INFO_COLOUR, WARNING_COLOUR, notice_html
 from course_lib.validation import is_number
 
@@ -29,55 +29,11 @@ MAX_DRAWN_SIDE = 64
 CAUSAL_COLOUR = "#2f6fde"
 FUTURE_COLOUR = "#d4dcee"
 REFERENCE_SLOPES = {1: ("linear", "#9e9e9e"), 2: ("quadratic", "#616161")}
-# A learner's line that misses the points by 10× more (on average) than the least-squares line is not
-# a fit of them: typically (constant, exponent) returned in the wrong order.
-MAX_EXTRA_MISS_DECADES = 1.0
 
 
 def grid_cells(n: int) -> tuple[int, int]:
     """(all cells, cells in the causal half j <= i) of the n×n grid of token-pair comparisons."""
     return n * n, n * (n + 1) // 2
-
-
-def _miss_decades(xs, ys, exponent: float, constant: float) -> float:
-    """How far, in powers of 10 (root mean square), the line y = constant·x^exponent is from the points."""
-    # In logs, so a wild exponent or constant cannot overflow.
-    predicted = math.log10(constant) + exponent * np.log10(xs)
-    return float(np.sqrt(np.mean((np.log10(ys) - predicted) ** 2)))
-
-
-def _as_float(value) -> float | None:
-    """A number (Python, NumPy or a one-element tensor) as a float; None for anything else."""
-    if isinstance(value, (bool, str, bytes)):  # float() would accept these, but they are not numbers
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError, RuntimeError):  # RuntimeError: a tensor of several numbers
-        return None
-
-
-def power_law_problem(result, xs, ys) -> str:
-    """Why `result` is not a usable (exponent, constant) fit of the points, or "" if it is one."""
-    try:
-        exponent, constant = result
-    except (TypeError, ValueError):
-        return f"returned {repr(result):.80}, not a pair (exponent, constant)"
-    values = {}
-    for what, value in (("exponent", exponent), ("constant", constant)):
-        values[what] = _as_float(value)
-        if values[what] is None:
-            return f"returned a {type(value).__name__} as the {what}, not a number"
-        if not math.isfinite(values[what]):
-            return f"returned {values[what]} as the {what}"
-    if values["constant"] <= 0:
-        return (f"returned the constant {values['constant']:.3g}: positive costs need a constant > 0 "
-                "(if you fitted a line in log space, the constant is exp of its intercept)")
-    miss = _miss_decades(xs, ys, values["exponent"], values["constant"])
-    if miss > _miss_decades(xs, ys, *fit_power_law(xs, ys)) + MAX_EXTRA_MISS_DECADES:
-        return (f"returned exponent {values['exponent']:.3g} and constant {values['constant']:.3g}, a line that "
-                f"misses the points by a factor of about {10 ** miss:.3g}: is the order (exponent, constant)?")
-    return ""
-
 
 
 def _checked_count(value, what: str, low: int, high: int | None = None) -> int:

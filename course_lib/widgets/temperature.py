@@ -18,8 +18,8 @@ import plotly.graph_objects as go
 import torch
 
 from course_lib.widgets.notice import INFO_COLOUR, WARNING_COLOUR, notice_html
-from course_lib.reference import softmax_with_temperature
-from course_lib.reference.lifecycle import (
+from course_lib.exercises.onramp import softmax_with_temperature
+from course_lib.exercises.lifecycle import (
     checked_logits,
     filter_probabilities,
     sample_next_token,

@@ -1,0 +1,227 @@
+"""The exercise registry: every declared answer passes its own cases, typical mistakes are caught
+under their declared keys (tests assert keys, never wording), a skipped exercise falls back to the
+course's answer visibly, and the old check_* names still run the same declarations."""
+import pytest
+import torch
+
+from course_lib import checks
+from course_lib.exercises import EXERCISES, Case, Exercise, ExerciseFailure, check, exercise, onramp, use
+
+
+class FakeTokenizer:
+    """Stands in for SmolLM2 in the strawberry question: ' strawberry' is one token."""
+
+    @staticmethod
+    def encode(text):
+        return [7] if text == " strawberry" else list(range(len(text)))
+
+
+# The exercises whose answers are values (a prediction, claims), with the measurements a notebook
+# passes beside them; their answer is computed from those measurements.
+MEASURED = {
+    "strawberry_token_count": {"smol": FakeTokenizer()},
+    "post_training_claims": {"sft_overlap": 0.22, "chance": 0.2, "reward_accuracy": {
+        "all": 0.8, "wrong function": 0.5, "rambles on": 1.0, "cut off": 0.95}},
+    "rl_claims": {"grpo_gain": 0.2, "control_gain": -0.4, "hack_length": (2.5, 4.0), "hack_accuracy": (0.5, 0.0),
+                  "sweep_accuracy": {0.0: 0.0, 0.3: 0.7}},
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXERCISES))
+def test_the_courses_answer_passes_its_own_cases(name, capsys):
+    ex = EXERCISES[name]
+    if name in MEASURED:
+        answer = ex.answer(**MEASURED[name])
+        submitted = answer if isinstance(answer, tuple) else (answer,)
+    else:
+        submitted = (ex.answer,)
+    check(*submitted, exercise=name, **MEASURED.get(name, {}))
+    if ex.hidden:
+        check(*submitted, exercise=name, hidden=True, **MEASURED.get(name, {}))
+    assert capsys.readouterr().out.count("✅") == 1 + bool(ex.hidden)
+
+
+def failure(*submitted, hidden=False, **kwargs) -> ExerciseFailure:
+    with pytest.raises(ExerciseFailure) as caught:
+        check(*submitted, hidden=hidden, **kwargs)
+    assert isinstance(caught.value, AssertionError)  # what nbgrader counts as a failed test
+    return caught.value
+
+
+# --- softmax_with_temperature ----------------------------------------------------------------
+def unstable_softmax(logits, temperature):
+    if temperature <= 0:
+        raise ValueError("temperature must be > 0")
+    e = torch.exp(torch.as_tensor(logits, dtype=torch.float32) / temperature)
+    return e / e.sum(-1, keepdim=True)
+
+
+def ignoring_temperature(logits, temperature):
+    return torch.softmax(torch.as_tensor(logits, dtype=torch.float32), -1)
+
+
+def in_place(logits, temperature):
+    if temperature <= 0:
+        raise ValueError("temperature must be > 0")
+    logits /= temperature
+    return torch.softmax(logits, -1)
+
+
+def never_refusing(logits, temperature):
+    return torch.softmax(torch.as_tensor(logits) / (temperature or 1e-9), -1)
+
+
+def over_every_dimension(logits, temperature):
+    if temperature <= 0:
+        raise ValueError("temperature must be > 0")
+    e = torch.exp(logits / temperature - (logits / temperature).max())
+    return e / e.sum()
+
+
+def as_a_list(logits, temperature):
+    return onramp.softmax_with_temperature(logits, temperature).tolist()
+
+
+@pytest.mark.parametrize("wrong, hidden, key", [
+    (ignoring_temperature, False, "temperature_ignored"),
+    (in_place, False, "changed_input"),
+    (never_refusing, False, "no_refusal"),
+    (as_a_list, False, "not_a_tensor"),
+    (unstable_softmax, True, "not_finite"),
+    (over_every_dimension, True, "batch"),
+])
+def test_softmax_mistakes_are_named(wrong, hidden, key):
+    wrong.__name__ = "softmax_with_temperature"
+    assert failure(wrong, hidden=hidden).key == key
+
+
+def test_a_mistake_only_the_hidden_cases_see_passes_the_visible_ones():
+    unstable_softmax.__name__ = "softmax_with_temperature"
+    check(unstable_softmax)  # fine on small logits; only huge ones overflow
+    assert failure(unstable_softmax, hidden=True).key == "not_finite"
+
+
+# --- generate -------------------------------------------------------------------------------
+def always_greedy(next_token_fn, prompt_ids, max_new_tokens, temperature=0.0, eos_id=None):
+    return onramp.generate(next_token_fn, prompt_ids, max_new_tokens, 0.0, eos_id)
+
+
+def editing_the_prompt(next_token_fn, prompt_ids, max_new_tokens, temperature=0.0, eos_id=None):
+    for _ in range(max_new_tokens):
+        prompt_ids.append(int(torch.argmax(next_token_fn(prompt_ids))))
+        if prompt_ids[-1] == eos_id:
+            break
+    return prompt_ids[-max_new_tokens:] if max_new_tokens else []
+
+
+def ignoring_eos(next_token_fn, prompt_ids, max_new_tokens, temperature=0.0, eos_id=None):
+    return onramp.generate(next_token_fn, prompt_ids, max_new_tokens, temperature, None)
+
+
+def stale_context(next_token_fn, prompt_ids, max_new_tokens, temperature=0.0, eos_id=None):
+    return [int(torch.argmax(next_token_fn(list(prompt_ids)))) for _ in range(max_new_tokens)]
+
+
+@pytest.mark.parametrize("wrong, hidden, key", [
+    (editing_the_prompt, False, "changed_input"),
+    (ignoring_eos, False, "eos_ignored"),
+    (stale_context, False, "context_not_extended"),
+    (always_greedy, True, "not_sampled"),
+])
+def test_generate_mistakes_are_named(wrong, hidden, key):
+    wrong.__name__ = "generate"
+    assert failure(wrong, hidden=hidden).key == key
+
+
+def test_a_stub_inside_the_learners_function_is_the_one_named():
+    def softmax_with_temperature(logits, temperature):
+        raise NotImplementedError()
+
+    def generate(next_token_fn, prompt_ids, max_new_tokens, temperature=0.0, eos_id=None):
+        return [int(softmax_with_temperature(next_token_fn(prompt_ids), temperature).argmax())]
+
+    found = failure(generate)
+    assert found.key == "not_implemented"
+    assert "implement softmax_with_temperature first" in str(found)
+    assert failure(softmax_with_temperature).key == "not_implemented"
+
+
+# --- the prediction -------------------------------------------------------------------------
+@pytest.mark.parametrize("prediction, key", [(10, "wrong_prediction"), (None, "not_a_number"),
+                                             (True, "not_a_number"), ("1", "not_a_number")])
+def test_a_prediction_is_checked_against_the_real_tokenizer(prediction, key):
+    assert failure(prediction, exercise="strawberry_token_count", smol=FakeTokenizer()).key == key
+
+
+# --- use, and the registry ------------------------------------------------------------------
+def test_use_falls_back_to_the_answer_visibly_and_keeps_a_working_function(capsys):
+    def softmax_with_temperature(logits, temperature):
+        raise NotImplementedError()
+
+    assert use(softmax_with_temperature) is onramp.softmax_with_temperature
+    assert "not implemented yet" in capsys.readouterr().out
+
+    def generate(next_token_fn, prompt_ids, max_new_tokens, temperature=0.0, eos_id=None):
+        raise KeyError("oops")
+
+    assert use(generate) is onramp.generate
+    assert "KeyError" in capsys.readouterr().out
+    assert use(in_place, exercise="softmax_with_temperature") is in_place
+
+
+def test_an_unknown_function_name_is_a_clear_failure():
+    def my_softmax(logits, temperature):
+        return logits
+
+    assert failure(my_softmax).key == "unknown_exercise"
+    with pytest.raises(ExerciseFailure):
+        exercise("no_such_exercise")
+
+
+def test_an_undeclared_mistake_is_a_course_bug_not_a_learners_failure():
+    with pytest.raises(KeyError, match="not declared"):
+        EXERCISES["generate"].hint("no_such_mistake")
+
+
+def test_the_old_check_names_run_the_same_declarations():
+    in_place.__name__ = "softmax_with_temperature"
+    with pytest.raises(ExerciseFailure) as caught:
+        checks.check_softmax_with_temperature(in_place)
+    assert caught.value.key == "changed_input"
+    with pytest.raises(ExerciseFailure) as caught:
+        checks.check_generate_hidden(always_greedy)
+    assert caught.value.key == "not_sampled"
+    with pytest.raises(ExerciseFailure) as caught:
+        checks.check_strawberry_prediction(3, FakeTokenizer())
+    assert caught.value.key == "wrong_prediction"
+
+
+# --- the engine on a made-up exercise: wrong versions named, gradients compared ---------------
+def mean_square(x):
+    return (x ** 2).mean()
+
+
+MEAN_SQUARE = Exercise(
+    name="mean_square", answer=mean_square, probe=lambda f: f(torch.zeros(2)),
+    mistakes={"summed": "divide by the number of elements"},
+    wrong={"summed": lambda x: (x ** 2).sum()},
+    visible=(Case("on three numbers", (torch.tensor([1.0, 2.0, 3.0]),), grad=(0,)),),
+)
+
+
+@pytest.mark.parametrize("wrong, key", [
+    (lambda x: (x ** 2).sum(), "summed"),                      # a declared wrong version: named
+    (lambda x: (x ** 3).mean(), "values"),                     # any other wrong value
+    (lambda x: torch.tensor(float((x ** 2).mean().detach())), "no_gradient"),  # the graph cut
+    (lambda x: (x.detach() ** 2).mean() + 0 * x.sum(), "gradient"),   # a gradient, but the wrong one
+    (lambda x: float((x ** 2).mean()), "not_a_tensor"),
+])
+def test_the_engine_names_a_wrong_version_and_checks_gradients(wrong, key):
+    with pytest.raises(ExerciseFailure) as caught:
+        MEAN_SQUARE.check(wrong)
+    assert caught.value.key == key
+
+
+def test_the_engine_passes_the_answer_with_its_gradient(capsys):
+    MEAN_SQUARE.check(mean_square)
+    assert "✅" in capsys.readouterr().out
