@@ -178,6 +178,11 @@ def test_an_unknown_function_name_is_a_clear_failure():
         exercise("no_such_exercise")
 
 
+def test_a_hidden_test_cell_without_hidden_cases_is_a_course_bug():
+    with pytest.raises(ValueError, match="no hidden cases"):
+        check(onramp.strawberry_tokens, exercise="strawberry_token_count", hidden=True, smol=FakeTokenizer())
+
+
 def test_an_undeclared_mistake_is_a_course_bug_not_a_learners_failure():
     with pytest.raises(KeyError, match="not declared"):
         EXERCISES["generate"].hint("no_such_mistake")
@@ -225,3 +230,25 @@ def test_the_engine_names_a_wrong_version_and_checks_gradients(wrong, key):
 def test_the_engine_passes_the_answer_with_its_gradient(capsys):
     MEAN_SQUARE.check(mean_square)
     assert "✅" in capsys.readouterr().out
+
+
+def test_every_notebook_check_names_a_declared_exercise_and_hidden_cells_have_hidden_cases():
+    import ast
+    from pathlib import Path
+
+    import nbformat
+
+    found = set()
+    for path in sorted(Path(__file__).resolve().parents[1].glob("solutions/*/*.ipynb")):
+        for cell in nbformat.read(path, 4).cells:
+            if cell.cell_type != "code" or "course_lib.exercises" not in cell.source:
+                continue
+            for node in ast.walk(ast.parse(cell.source)):
+                if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("check", "use"):
+                    keywords = {k.arg: k.value for k in node.keywords}
+                    name = keywords["exercise"].value if "exercise" in keywords else node.args[0].id
+                    assert name in EXERCISES, f"{path.name}: {ast.unparse(node)} names no declared exercise"
+                    if "hidden" in keywords:
+                        assert EXERCISES[name].hidden, f"{path.name}: {name} has no hidden cases"
+                    found.add(name)
+    assert found == set(EXERCISES)  # and every declared exercise is graded in some notebook

@@ -110,6 +110,8 @@ class Exercise:
         raise KeyError(f"{self.name}: the mistake {key!r} is not declared")  # a course bug, not the learner's
 
     def check(self, *submitted, hidden: bool = False, **context) -> None:
+        if hidden and not self.hidden:  # a course bug: such a test cell would pass having tested nothing
+            raise ValueError(f"{self.name} has no hidden cases")
         trial = Trial(self, submitted, context)
         for case in self.hidden if hidden else self.visible:
             case(trial)
