@@ -10,6 +10,16 @@ def is_number(x) -> bool:
     return isinstance(x, numbers.Real) and not isinstance(x, bool)
 
 
+def as_number(value) -> float | None:
+    """A number (Python, NumPy or a one-element tensor) as a float; None for anything else."""
+    if isinstance(value, (bool, str, bytes)):  # float() would accept these, but they are not numbers
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError, RuntimeError):  # RuntimeError: a tensor of several numbers
+        return None
+
+
 def is_whole(x) -> bool:
     """A whole number (int, NumPy integer), not a bool."""
     return isinstance(x, numbers.Integral) and not isinstance(x, bool)

@@ -23,7 +23,7 @@ import numpy as np
 
 from course_lib.exercises.engine import Exercise, Trial, matching
 from course_lib.models.llama import LlamaConfig
-from course_lib.validation import is_whole
+from course_lib.validation import as_number, is_whole
 
 
 def flop_count(t: Trial, *args, what: str) -> int:
@@ -301,16 +301,6 @@ def _miss_decades(xs, ys, exponent: float, constant: float) -> float:
     return float(np.sqrt(np.mean((np.log10(ys) - predicted) ** 2)))
 
 
-def _as_float(value) -> float | None:
-    """A number (Python, NumPy or a one-element tensor) as a float; None for anything else."""
-    if isinstance(value, (bool, str, bytes)):  # float() would accept these, but they are not numbers
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError, RuntimeError):  # RuntimeError: a tensor of several numbers
-        return None
-
-
 def power_law_problem(result, xs, ys) -> str:
     """Why `result` is not a usable (exponent, constant) fit of the points, or "" if it is one.
 
@@ -323,7 +313,7 @@ def power_law_problem(result, xs, ys) -> str:
         return f"returned {repr(result):.80}, not a pair (exponent, constant)"
     values = {}
     for what, value in (("exponent", exponent), ("constant", constant)):
-        values[what] = _as_float(value)
+        values[what] = as_number(value)
         if values[what] is None:
             return f"returned a {type(value).__name__} as the {what}, not a number"
         if not math.isfinite(values[what]):

@@ -81,8 +81,10 @@ class Case:
             trial.gradients(got, given, self.grad, self.what, kwargs=self.kwargs)
 
 
-# The comparison most losses need: the answer in float64, a tolerance that grows with the values.
-Float64Case = functools.partial(Case, atol=1e-5, rtol=1e-5, exact=True)
+# The comparison most losses need: the answer in float64, a tolerance that grows with the values
+# (|got - expected| <= FLOAT64_TOLERANCE * (1 + |expected|): k3's values reach e^20).
+FLOAT64_TOLERANCE = 1e-5
+Float64Case = functools.partial(Case, atol=FLOAT64_TOLERANCE, rtol=FLOAT64_TOLERANCE, exact=True)
 
 
 @dataclass(frozen=True)

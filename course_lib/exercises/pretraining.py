@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from course_lib.exercises.engine import Exercise, Trial, matching
-from course_lib.validation import is_number
+from course_lib.validation import as_number, is_number
 
 
 # --------------------------------------------------------------------------------------------
@@ -752,16 +752,6 @@ def human(x: float) -> str:
     return f"{x:.3g}"
 
 
-def as_float(value) -> float | None:
-    """A number (Python, NumPy or a one-element tensor) as a float; None for anything else."""
-    if isinstance(value, (bool, str, bytes)):
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError, RuntimeError):  # RuntimeError: a tensor of several numbers
-        return None
-
-
 def split_problem(result, C: float, constants: dict, budget_rtol: float, rtol: float) -> tuple[str, str]:
     """What is wrong with `result` as the compute-optimal (N, D) for the budget C: ("", "") if nothing,
     else a key ("not_a_pair", "not_numbers", "off_budget", "not_optimal") and the problem in words.
@@ -773,7 +763,7 @@ def split_problem(result, C: float, constants: dict, budget_rtol: float, rtol: f
         return "not_a_pair", f"returned {repr(result):.80}, not a pair (N, D)"
     values = {}
     for what, value in (("N", n), ("D", d)):
-        values[what] = as_float(value)
+        values[what] = as_number(value)
         if values[what] is None:
             return "not_numbers", f"returned a {type(value).__name__} as {what}, not a number"
         if not math.isfinite(values[what]) or values[what] <= 0:

@@ -23,23 +23,21 @@ from __future__ import annotations
 import math
 import random
 import warnings
-from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
 
-from course_lib.exercises.engine import Exercise, Float64Case, Trial, matching, rounded
+from course_lib.exercises.engine import FLOAT64_TOLERANCE as TOLERANCE, Exercise, Float64Case, Trial, matching, rounded
 from course_lib.validation import is_number, is_whole
 
 
 # --------------------------------------------------------------------------------------------
 # What the cases below share
 # --------------------------------------------------------------------------------------------
-TOLERANCE = 1e-5  # |got - expected| <= TOLERANCE * (1 + |expected|), elementwise, as in Float64Case
 
 
 def close(a, b) -> bool:  # the tolerance of Float64Case: k3 reaches e^20
-    """Same shape, finite, and within TOLERANCE * (1 + |b|) of each other elementwise."""
+    """Same shape, finite, and within Float64Case's tolerance (TOLERANCE * (1 + |b|)) elementwise."""
     a, b = torch.as_tensor(a).double(), torch.as_tensor(b).double()
     return (a.shape == b.shape and bool(torch.isfinite(a).all()) and bool(torch.isfinite(b).all())
             and bool(((a - b).abs() <= TOLERANCE * (1 + b.abs())).all()))

@@ -23,14 +23,13 @@ import plotly.graph_objects as go
 
 from course_lib.exercises.pretraining import (
     CHINCHILLA_CONSTANTS,
-    as_float,
     chinchilla_loss,
     compute_optimal,
     human,
     loss_law_problem,
     split_problem,
 )
-from course_lib.validation import is_number
+from course_lib.validation import as_number, is_number
 from course_lib.widgets.notice import INFO_COLOUR, WARNING_COLOUR, notice_html
 
 MIN_EXPONENT, MAX_EXPONENT = 18, 26  # the budget slider spans 1e18 to 1e26 FLOPs
@@ -213,7 +212,7 @@ class ChinchillaExplorer(widgets.VBox):
             except Exception as error:  # the learner's code: report it, keep the widget alive
                 return expected, f"raised {type(error).__name__}: {error}"
         if isinstance(result, list):  # one call per point: each must be a number
-            values = [as_float(value) for value in result]
+            values = [as_number(value) for value in result]
             if None in values:
                 return expected, f"returned a {type(result[values.index(None)]).__name__}, not a number"
             result = np.array(values)
