@@ -47,11 +47,11 @@ def main() -> None:
     measure.synchronize(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    start, tokens_before = time.perf_counter(), trainer.history.tokens
+    start, tokens_before = time.perf_counter(), trainer.tokens
     trainer.run(steps=WARMUP_STEPS + args.steps, live=False, progress=False)
     measure.synchronize(device)
     seconds = time.perf_counter() - start
-    tokens = trainer.history.tokens - tokens_before
+    tokens = trainer.tokens - tokens_before
     achieved = tokens * flops_per_token / seconds
     print(f"training: {tokens / seconds:,.0f} tokens/s over {args.steps} steps ({seconds:.1f} s, "
           f"validation included)")

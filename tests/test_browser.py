@@ -464,38 +464,36 @@ def test_attention_hover_shades_earlier_tokens_and_locks_on_click(lab, chromium_
 LIFECYCLE = REPO / "solutions" / "A_lifecycle" / "A_lifecycle.ipynb"
 TOKBOX_TEXT = "Tokenizers don't see letters: strawberry, 12345, naïve, 🍓, שלום"
 TROPHY_SENTENCE = "The trophy did not fit in the suitcase because it was too big."
-TINY_STEPS = 15  # pick(40, 15): the tiny model's training steps under COURSE_FAST=1
 
-# Each cell the test looks into, found by a piece of its source that no other cell has.
-LIFECYCLE_CELLS = {
-    "compression": 'title="Compression on unseen Python documentation',
-    "tokbox": "TokenizerBox(tokenizers_by_name",
-    "languages": 'barmode="group"',
-    "embedmap": "EmbeddingMap(\n",
-    "bank": "def bank_states(sentence)",
-    "hover": "hover = AttentionHover(",
-    "tiny": "P(\" Paris\" | \"The capital of France is\") in the tiny model",
-    "temperature": "TemperatureExplorer(weather_logits",
-}
+# The cells the test looks into, by their cell ids (set in the solution notebooks and kept in the
+# student versions): an edit to a cell's code does not lose it.
+LIFECYCLE_CELLS = ("compression-chart", "tokenizer-box", "languages-chart", "embedding-map", "bank-states-chart",
+                   "attention-hover", "tiny-model-paris-chart", "temperature-explorer")
 
-# Marks each of those cells' node with data-course-cell=NAME, so locators can be scoped to one cell's
-# outputs; returns {name: [indices of the cells whose source matched]}.
-MARK_CELLS_JS = """(needles) => {
+# Marks each of those cells' node with data-course-cell=ID, so locators can be scoped to one cell's
+# outputs; returns the ids it found among the notebook's code cells.
+MARK_CELLS_JS = """(ids) => {
   const notebook = window.jupyterapp.shell.currentWidget.content;
-  const found = {};
-  for (const name of Object.keys(needles)) found[name] = [];
-  notebook.widgets.forEach((cell, index) => {
-    if (cell.model.type !== 'code') return;
-    const source = cell.model.sharedModel.getSource();
-    for (const [name, needle] of Object.entries(needles)) {
-      if (source.includes(needle)) {
-        cell.node.dataset.courseCell = name;
-        found[name].push(index);
-      }
+  const found = [];
+  notebook.widgets.forEach((cell) => {
+    if (cell.model.type === 'code' && ids.includes(cell.model.id)) {
+      cell.node.dataset.courseCell = cell.model.id;
+      found.push(cell.model.id);
     }
   });
   return found;
 }"""
+
+
+def run_fast_and_mark(page, lab: Lab, notebook_name: str, cell_ids):
+    """Runs the notebook under the server's COURSE_FAST=1 (checked: the kernel ran the short settings)
+    and marks the cells named; returns outputs(cell_id), the locator of one cell's outputs."""
+    open_and_run_all(page, lab, notebook_name)
+    assert page.evaluate(KERNEL_PRINT_JS, "print(pick('normal', 'fast'))").strip() == "fast"
+    found = page.evaluate(MARK_CELLS_JS, list(cell_ids))
+    assert sorted(found) == sorted(cell_ids), f"cells missing from the notebook: {sorted(set(cell_ids) - set(found))}"
+    return lambda cell_id: page.locator(f'[data-course-cell="{cell_id}"] .jp-OutputArea')
+
 
 # A plotly scatter as drawn: per trace, its points and text labels; the legend's entries.
 SCATTER_STATE_JS = """(plot) => ({
@@ -519,19 +517,12 @@ def test_lifecycle_notebook_widgets_render_and_respond(lab, chromium_path, tmp_p
 
 def drive_the_lifecycle(page, lab: Lab, tmp_path: Path):
     started = time.monotonic()
-    open_and_run_all(page, lab, LIFECYCLE.name)
-    # The server's COURSE_FAST=1 reached the kernel, so the notebook ran its short settings.
-    assert page.evaluate(KERNEL_PRINT_JS, "print(pick('normal', 'fast'))").strip() == "fast"
-    found = page.evaluate(MARK_CELLS_JS, LIFECYCLE_CELLS)
-    assert all(len(indices) == 1 for indices in found.values()), f"cells found by their source: {found}"
+    outputs = run_fast_and_mark(page, lab, LIFECYCLE.name, LIFECYCLE_CELLS)
 
-    def outputs(name: str):
-        return page.locator(f'[data-course-cell="{name}"] .jp-OutputArea')
-
-    check_tokenizer_box(page, outputs("tokbox"), tmp_path)
-    unlabelled = check_embedding_map(page, outputs("embedmap"), tmp_path)
-    check_attention_hover(page, outputs("hover"), tmp_path)
-    entities = check_temperature_filters(page, outputs("temperature"), tmp_path)
+    check_tokenizer_box(page, outputs("tokenizer-box"), tmp_path)
+    unlabelled = check_embedding_map(page, outputs("embedding-map"), tmp_path)
+    check_attention_hover(page, outputs("attention-hover"), tmp_path)
+    entities = check_temperature_filters(page, outputs("temperature-explorer"), tmp_path)
     check_lifecycle_figures(page, outputs, tmp_path)
     print(f"notebook A in the browser: {time.monotonic() - started:.0f} s")
     # Last, so that these do not hide the checks of the other widgets.
@@ -738,27 +729,28 @@ def check_lifecycle_figures(page, outputs, tmp_path: Path):
         expect(plot.locator(selector), f"the {name} figure").to_have_count(count, timeout=RENDER_S * 1000)
         return plot
 
-    compression = drawn("compression", ".trace.bars .point path", 4)
+    compression = drawn("compression-chart", ".trace.bars .point path", 4)
     ticks = compression.locator(".ytick text").all_text_contents()
     assert sorted(re.sub(r" \(.*", "", tick) for tick in ticks) == \
         ["SmolLM2", "raw bytes", "tokenizers library", "your BPE"], ticks
     bar_texts = compression.evaluate(CHART_STATE_JS)["texts"]
     assert len(bar_texts) == 4 and "1.00" in bar_texts, f"raw bytes should be 1 byte per token: {bar_texts}"
 
-    languages = drawn("languages", ".trace.bars", 4)
+    languages = drawn("languages-chart", ".trace.bars", 4)
     expect(languages.locator(".trace.bars").first.locator(".point path")).to_have_count(14)
     expect(languages.locator(".legend .legendtext")).to_have_text(
         [re.compile(r"^SmolLM2 "), re.compile(r"^your BPE "), re.compile(r"^tokenizers library "),
          re.compile(r"^raw bytes ")])
 
-    bank = drawn("bank", ".scatterlayer .trace", 3)
+    bank = drawn("bank-states-chart", ".scatterlayer .trace", 3)
     state = bank.evaluate(SCATTER_STATE_JS)
     assert [trace["points"] for trace in state["traces"]] == [31] * 3 and all(t["line"] for t in state["traces"]), state
     assert state["legend"] == ["river vs river", "money vs money", "river vs money"], state
 
-    tiny = drawn("tiny", ".scatterlayer .trace", 1)
+    tiny = drawn("tiny-model-paris-chart", ".scatterlayer .trace", 1)
     state = tiny.evaluate(SCATTER_STATE_JS)
-    assert state["traces"][0]["points"] == TINY_STEPS and state["traces"][0]["line"], state
+    steps = int(page.evaluate(KERNEL_PRINT_JS, "print(len(paris))"))  # a point per step the notebook took
+    assert steps > 1 and state["traces"][0]["points"] == steps and state["traces"][0]["line"], state
 
     # Those four, the embedding map and the temperature chart.
     assert page.locator(".jp-Notebook .js-plotly-plot").count() >= 6
@@ -768,13 +760,7 @@ def check_lifecycle_figures(page, outputs, tmp_path: Path):
 # ---- Notebook C, pre-training: the next-token game, the Chinchilla explorer, the live curve ----
 
 PRETRAINING = REPO / "solutions" / "C_pretraining" / "C_pretraining.ipynb"
-PRETRAIN_STEPS = 40  # pick(None, 40): TinyGPT's pre-training steps under COURSE_FAST=1
-
-PRETRAINING_CELLS = {
-    "game": "game = NextTokenGame(smol)",
-    "chinchilla": "ChinchillaExplorer(chinchilla_loss, compute_optimal)",
-    "trainer": "trainer.run(",
-}
+PRETRAINING_CELLS = ("next-token-game", "chinchilla-explorer", "pretraining-run")
 
 # A plotly bar chart as drawn: its title, tick labels, bar labels, bar widths and fill colours.
 BARS_STATE_JS = """(plot) => ({
@@ -808,18 +794,11 @@ def test_pretraining_notebook_widgets_render_and_respond(lab, chromium_path, tmp
 
 def drive_the_pretraining(page, lab: Lab, tmp_path: Path):
     started = time.monotonic()
-    open_and_run_all(page, lab, PRETRAINING.name)
-    # The server's COURSE_FAST=1 reached the kernel, so the notebook ran its short settings.
-    assert page.evaluate(KERNEL_PRINT_JS, "print(pick('normal', 'fast'))").strip() == "fast"
-    found = page.evaluate(MARK_CELLS_JS, PRETRAINING_CELLS)
-    assert all(len(indices) == 1 for indices in found.values()), f"cells found by their source: {found}"
+    outputs = run_fast_and_mark(page, lab, PRETRAINING.name, PRETRAINING_CELLS)
 
-    def outputs(name: str):
-        return page.locator(f'[data-course-cell="{name}"] .jp-OutputArea')
-
-    check_next_token_game(page, outputs("game"), tmp_path)
-    check_chinchilla_explorer(page, outputs("chinchilla"), tmp_path)
-    check_pretraining_curve(page, outputs("trainer"), tmp_path)
+    check_next_token_game(page, outputs("next-token-game"), tmp_path)
+    check_chinchilla_explorer(page, outputs("chinchilla-explorer"), tmp_path)
+    check_pretraining_curve(page, outputs("pretraining-run"), tmp_path)
     print(f"notebook C in the browser: {time.monotonic() - started:.0f} s")
 
 
@@ -969,7 +948,8 @@ def check_chinchilla_explorer(page, out, tmp_path: Path):
 
 def check_pretraining_curve(page, out, tmp_path: Path):
     """TinyGPT's live curve: three traces (train smoothed, validation prose and code), the validation ones
-    measured every 10 steps from step 0 to the end; the progress bar at 40/40 and green."""
+    measured at step 0, every eval_every steps and at the end, as the kernel's run log says; the progress bar
+    full and green."""
     from playwright.sync_api import expect
 
     plot = out.locator(".js-plotly-plot")
@@ -981,15 +961,15 @@ def check_pretraining_curve(page, out, tmp_path: Path):
     state = plot.evaluate(SCATTER_STATE_JS)
     train, prose, code = state["traces"]
     assert train["line"], f"the training curve has no line: {state}"
-    # Under COURSE_FAST=1 the notebook measures validation every 10 steps: at 0, 10, ..., 40.
-    evaluations = PRETRAIN_STEPS // 10 + 1
-    assert prose["points"] == code["points"] == evaluations, f"expected {evaluations} validation points: {state}"
-    assert page.evaluate(KERNEL_PRINT_JS, "print(trainer.step, history.eval_steps[0], history.eval_steps[-1])") \
-        .split() == [str(PRETRAIN_STEPS), "0", str(PRETRAIN_STEPS)]
+    # What the run did, from the kernel: a validation point at step 0, at each measurement and at the end.
+    steps, eval_every, *eval_steps = map(int, page.evaluate(
+        KERNEL_PRINT_JS, "print(trainer.step, train_cfg.eval_every, *run_log.eval_steps)").split())
+    assert eval_steps == sorted({*range(0, steps + 1, eval_every), steps}), eval_steps
+    assert prose["points"] == code["points"] == len(eval_steps), f"expected {len(eval_steps)} validation points: {state}"
 
     bar = out.locator(".widget-hbox").filter(has=page.locator(".widget-hprogress")).first
     expect(bar).to_contain_text("pre-training TinyGPT")
-    expect(bar).to_contain_text(f"{PRETRAIN_STEPS}/{PRETRAIN_STEPS} [")
+    expect(bar).to_contain_text(f"{steps}/{steps} [")
     expect(bar).to_contain_text("100%")
     expect(bar.locator(".progress-bar"), "tqdm marks a finished bar green").to_have_class(
         re.compile(r"progress-bar-success"))

@@ -9,7 +9,8 @@ import torch
 from course_lib.data.pretraining import EOT, SOURCES, code_files, is_validation, load_corpus, prose_documents
 from course_lib.models.tinygpt import TinyGPT, TinyGPTConfig
 from course_lib.exercises.pretraining import next_token_loss
-from course_lib.train.pretrain import Pretrainer, TrainConfig, learning_rate, sample_batch, validation_loss
+from course_lib.train.loop import learning_rate
+from course_lib.train.pretrain import Pretrainer, TrainConfig, sample_batch, validation_loss
 
 SMALL = TinyGPTConfig(vocab_size=2048, context=32, dim=32, n_layers=2, n_heads=2)
 QUICK = TrainConfig(batch_size=8, lr=3e-3, warmup_steps=3, eval_every=5, eval_windows=8)
@@ -122,12 +123,14 @@ def test_corpus_documents_are_what_they_claim():
 
 # ---- the trainer ----------------------------------------------------------------------------
 def test_learning_rate_warms_up_then_decays():
-    cfg = TrainConfig(lr=1.0, warmup_steps=10, min_lr_ratio=0.1)
-    assert learning_rate(0.0, 0, cfg) == pytest.approx(0.1)
-    assert learning_rate(0.1, 9, cfg) == pytest.approx(1.0)
-    assert learning_rate(0.1, 10, cfg) < 1.0
-    assert learning_rate(1.0, 100, cfg) == pytest.approx(0.1)
-    values = [learning_rate(f / 10, 10 + f, cfg) for f in range(11)]
+    def lr(progress, step):
+        return learning_rate(progress, step, peak=1.0, warmup_steps=10, min_ratio=0.1)
+
+    assert lr(0.0, 0) == pytest.approx(0.1)
+    assert lr(0.1, 9) == pytest.approx(1.0)
+    assert lr(0.1, 10) < 1.0
+    assert lr(1.0, 100) == pytest.approx(0.1)
+    values = [lr(f / 10, 10 + f) for f in range(11)]
     assert values == sorted(values, reverse=True)
 
 
@@ -150,13 +153,13 @@ def test_training_lowers_the_loss_and_uses_the_given_loss_fn(corpus):
         return next_token_loss(logits, targets)
 
     trainer = Pretrainer(small_model(), corpus, QUICK, loss_fn=counting_loss, device="cpu")
-    history = trainer.run(steps=40, live=False, progress=False)
-    assert trainer.step == 40 and len(history.train_loss) == 40
-    assert history.eval_steps[0] == 0 and history.eval_steps[-1] == 40
+    log = trainer.run(steps=40, live=False, progress=False)
+    assert trainer.step == 40 and len(log.per_step["loss"]) == 40
+    assert log.eval_steps == list(range(0, 41, QUICK.eval_every))
     for source in SOURCES:
-        assert history.val_loss[source][-1] < history.val_loss[source][0] - 0.5  # 7.6 -> about 6.7
+        assert log.evals[source][-1] < log.evals[source][0] - 0.5  # 7.6 -> about 6.7
     assert len(calls) >= 40
-    assert history.tokens == 40 * QUICK.batch_size * SMALL.context
+    assert trainer.tokens == 40 * QUICK.batch_size * SMALL.context
 
 
 def test_resume_after_interruption_matches_an_uninterrupted_run(corpus, tmp_path):
@@ -182,7 +185,8 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(corpus, tmp_path
     resumed.run(steps=16, live=False, progress=False)
     for a, b in zip(straight.model.parameters(), resumed.model.parameters()):
         assert torch.equal(a, b)
-    assert resumed.history.train_loss == straight.history.train_loss
+    assert resumed.log.per_step == straight.log.per_step
+    assert resumed.log.eval_steps == sorted(straight.log.eval_steps + [9])  # and where it stopped
 
 
 def test_checkpoint_refuses_another_shape_and_bad_budgets(corpus, tmp_path):
@@ -233,13 +237,39 @@ def test_self_training_runs_generations(corpus):
         assert 5 < r["real_prose_loss"] < 9
 
 
-def test_live_curve_draws_the_history(corpus):
-    from course_lib.train.pretrain import History, LiveCurve
+def test_live_curve_draws_the_log(corpus):
+    from course_lib.train.loop import RunLog
+    from course_lib.train.pretrain import LiveCurve
 
-    history = History(train_steps=[1, 2, 3], train_loss=[7.0, 6.0, 5.0], eval_steps=[0, 3],
-                      val_loss={"prose": [7.6, 5.5], "code": [7.6, 5.2]})
+    log = RunLog(steps=[1, 2, 3], per_step={"loss": [7.0, 6.0, 5.0]}, eval_steps=[0, 3],
+                 evals={"prose": [7.6, 5.5], "code": [7.6, 5.2]})
     curve = LiveCurve()
-    curve.draw(history)
+    curve.draw(log)
     train, prose, code = curve.figure.data
     assert list(train.x) == [1, 2, 3] and train.y[0] == 7.0 and 5.0 < train.y[-1] < 7.0  # smoothed
     assert list(prose.x) == [0, 3] and list(prose.y) == [7.6, 5.5] and list(code.y) == [7.6, 5.2]
+
+
+def test_a_first_version_checkpoint_resumes_with_its_log(corpus, tmp_path):
+    """Checkpoints written before the run log was a RunLog keep their model, optimizer and curve."""
+    checkpoint = tmp_path / "old.ckpt"
+    trainer = Pretrainer(small_model(), corpus, QUICK, checkpoint=checkpoint, device="cpu")
+    trainer.run(steps=7, live=False, progress=False, sample_every=5)
+    saved = torch.load(checkpoint, weights_only=True)
+    log = saved.pop("log")
+    saved.pop("format")
+    saved["step"] = 7
+    saved["history"] = {"train_steps": log["steps"], "train_loss": log["per_step"]["loss"],
+                        "eval_steps": log["eval_steps"], "val_loss": log["evals"], "tokens": trainer.tokens,
+                        "seconds": log["seconds"], "samples": saved.pop("samples")}
+    torch.save(saved, checkpoint)
+    resumed = Pretrainer(small_model(seed=5), corpus, QUICK, checkpoint=checkpoint, device="cpu")
+    assert resumed.step == 7 and resumed.log.per_step == trainer.log.per_step
+    assert resumed.log.evals == trainer.log.evals and resumed.samples == trainer.samples
+    assert all(torch.equal(a, b) for a, b in zip(resumed.model.parameters(), trainer.model.parameters()))
+
+
+def test_a_time_budget_ends_the_run_and_measures_where_it_ended(corpus):
+    trainer = Pretrainer(small_model(), corpus, QUICK, device="cpu")
+    log = trainer.run(seconds=0.5, live=False, progress=False)
+    assert 0 < trainer.step < 10_000 and log.eval_steps[-1] == trainer.step and not log.stopped

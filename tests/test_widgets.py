@@ -288,13 +288,17 @@ def test_warning_follows_the_temperature():
     assert w.notice.value == ""
 
 
-def test_learner_softmax_is_used_when_it_is_correct():
-    calls = []
-
+def recording_softmax(calls: list):
+    """A learner's correct softmax that records the temperature of every call in `calls`."""
     def my_softmax(logits, temperature):
         calls.append(temperature)
         return torch.softmax(logits / temperature, dim=-1)
+    return my_softmax
 
+
+def test_learner_softmax_is_used_when_it_is_correct():
+    calls = []
+    my_softmax = recording_softmax(calls)
     w = explorer(softmax=my_softmax)
     w.temperature = 2.0
     assert calls == [1.0, 2.0]
@@ -364,11 +368,7 @@ def test_bad_filter_values_are_refused_and_change_nothing(name, bad):
 
 def test_filters_apply_after_the_learners_softmax():
     calls = []
-
-    def my_softmax(logits, temperature):
-        calls.append(temperature)
-        return torch.softmax(logits / temperature, dim=-1)
-
+    my_softmax = recording_softmax(calls)
     w = filtered_explorer(softmax=my_softmax)
     w.top_k = 1
     assert calls == [1.0, 1.0] and w.notice.value == ""

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from course_lib.data.pretraining import load_corpus
+from course_lib.data.pretraining import SOURCES, load_corpus
 from course_lib.measure import device_name
 from course_lib.models.tinygpt import TinyGPT
 from course_lib.train.pretrain import Pretrainer, default_configs
@@ -40,13 +40,13 @@ def main(argv=None) -> None:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     trainer = Pretrainer(model, corpus, train_cfg, seed=0, device=device)
     start = time.perf_counter()
-    history = trainer.run(steps=args.steps, live=False, progress=True)
+    trainer.run(steps=args.steps, live=False, progress=True)
     model.to("cpu").save(args.out, tokenizer=corpus.tokenizer, half=True)
     record = {"command": "python -m course_lib.experiments base_model" + (f" --steps {args.steps}" if args.steps != 1500 else ""),
-              "steps": args.steps, "tokens": history.tokens, "seconds": round(time.perf_counter() - start),
+              "steps": args.steps, "tokens": trainer.tokens, "seconds": round(time.perf_counter() - start),
               "device": device_name(torch.device(device)), "torch": torch.__version__,
               "python": platform.python_version(), "date": time.strftime("%Y-%m-%d"),
-              "val_loss": {s: round(v[-1], 3) for s, v in history.val_loss.items()}}
+              "val_loss": {s: round(trainer.val_loss(s), 3) for s in SOURCES}}
     args.out.with_suffix(".json").write_text(json.dumps(record, indent=1) + "\n")
     print(json.dumps(record, indent=1))
 

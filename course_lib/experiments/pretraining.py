@@ -32,6 +32,7 @@ import torch
 from tqdm.auto import tqdm
 
 from course_lib.data.pretraining import (
+    SOURCES,
     load_corpus,
     polluted_documents,
     quality_filter,
@@ -63,12 +64,12 @@ def train(corpus, dim: int, n_layers: int, n_heads: int, steps: int, *, context:
     cfg = TrainConfig(batch_size=batch_size, warmup_steps=max(2, steps // 10), mixture=tuple(mixture),
                       eval_every=steps + 1, eval_windows=128)
     trainer = Pretrainer(model, corpus, cfg, seed=seed, device=device)
-    history = trainer.run(steps=steps, live=False, progress=False)
+    log = trainer.run(steps=steps, live=False, progress=False)
     n = compute_parameters(model)
     return {"dim": dim, "n_layers": n_layers, "n_heads": n_heads, "parameters": n, "steps": steps,
-            "tokens": history.tokens, "flops": 6 * n * history.tokens, "seconds": round(history.seconds, 2),
-            "val_loss": {s: round(v[-1], 4) for s, v in history.val_loss.items()},
-            "val_loss_mean": round(history.final_val(), 4)}
+            "tokens": trainer.tokens, "flops": 6 * n * trainer.tokens, "seconds": round(log.seconds, 2),
+            "val_loss": {s: round(trainer.val_loss(s), 4) for s in SOURCES},
+            "val_loss_mean": round(trainer.val_loss(), 4)}
 
 
 def _job(job: dict) -> dict:

@@ -89,7 +89,7 @@ def pretrain_arithmetic(model: TinyGPT, max_steps: int, *, target_accuracy: floa
     log = train_steps(model.parameters(), lambda batch: (answer_loss(model, [pool[i] for i in batch]), {}),
                       random_items(len(pool), batch_size, seed), steps=max_steps, lr=lr, betas=(0.9, 0.999),
                       schedule="constant", clip=None, evaluate=lambda: {"accuracy": accuracy(model, probe)},
-                      eval_every=check_every, eval_at_start=False, stop=reached,
+                      eval_every=check_every, eval_at_start=False, after_eval=reached,
                       desc="learning arithmetic", progress=progress)
     return list(zip(log.eval_steps, log.evals["accuracy"]))
 

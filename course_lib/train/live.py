@@ -3,7 +3,8 @@ from __future__ import annotations
 
 
 class LiveLines:
-    """A plotly FigureWidget with one line per name; `update` replaces the lines' points.
+    """A plotly FigureWidget with one line per name; `update` replaces the lines' points, `draw` takes
+    them from a run's log: each line shows what the log measured under its name.
 
     panels: the title of each panel, left to right; `lines` maps each line's name to its panel's
     index. Build it, `update` it with what is known so far, then display `figure`: the points
@@ -35,3 +36,10 @@ class LiveLines:
             for trace in self.figure.data:
                 if trace.name in points:
                     trace.x, trace.y = points[trace.name]
+
+    def draw(self, log) -> None:
+        """Redraw each line named like a series of the log (a RunLog): per step or per evaluation."""
+        known = {trace.name for trace in self.figure.data}
+        points = {name: (log.steps, values) for name, values in log.per_step.items() if name in known}
+        points.update({name: (log.eval_steps, values) for name, values in log.evals.items() if name in known})
+        self.update(points)

@@ -1,13 +1,14 @@
-"""The training loop every run after pre-training shares: SFT, the reward model and DPO (notebook D),
+"""The one training loop of the course: pre-training (notebook C), SFT, the reward model and DPO (D),
 GRPO and the arithmetic warm-up (E), the recall race (B).
 
-Each step takes the next batch, computes a loss, and nudges the weights with Adam (AdamW with no
-weight decay); now and then it measures something on held-out data. A progress bar, and where asked
-a live plot, show it happening; the stop button (KeyboardInterrupt) ends a run early and keeps what
-it learned. What changes between the runs is the batch, the loss and what is measured.
+Each step takes the next batch, computes a loss, and nudges the weights with Adam (AdamW); now and
+then it measures something on held-out data. A progress bar, and where asked a live plot, show it
+happening; the stop button (KeyboardInterrupt) ends a run early and keeps what it learned. What
+changes between the runs is the batch, the loss and what is measured.
 """
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -16,7 +17,16 @@ import torch
 from tqdm.auto import tqdm
 
 from course_lib.train.live import LiveLines
-from course_lib.train.pretrain import TrainConfig, learning_rate
+from course_lib.validation import is_number
+
+
+def learning_rate(progress: float, step: int, peak: float, warmup_steps: int, min_ratio: float = 0.1) -> float:
+    """Linear warm-up to `peak` over the first `warmup_steps` steps, then a cosine down to
+    peak * min_ratio as `progress` (the fraction of the budget used, 0 to 1) goes from 0 to 1."""
+    if step < warmup_steps:
+        return peak * (step + 1) / warmup_steps
+    cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return peak * (min_ratio + (1 - min_ratio) * cosine)
 
 
 @dataclass
@@ -49,57 +59,77 @@ def random_items(n_items: int, batch_size: int, seed: int) -> Iterator[list[int]
         yield torch.randint(n_items, (batch_size,), generator=generator).tolist()
 
 
-def train_steps(parameters, step_loss: Callable, batches: Iterable, *, steps: int, lr: float,
-                betas: tuple[float, float] = (0.9, 0.95), schedule: str = "cosine",
-                clip: float | None = 1.0, evaluate: Callable[[], dict] | None = None,
-                eval_every: int = 25, eval_at_start: bool = True,
-                stop: Callable[[RunLog], str | None] | None = None, plot: LiveLines | None = None,
-                desc: str = "training", progress: bool = True) -> RunLog:
+def train_steps(parameters, step_loss: Callable, batches: Iterable, *, steps: int | None, lr: float,
+                seconds: float | None = None, betas: tuple[float, float] = (0.9, 0.95),
+                schedule: str | Callable[[float, int], float] = "cosine", clip: float | None = 1.0,
+                evaluate: Callable[[], dict] | None = None, eval_every: int = 25, eval_at_start: bool = True,
+                after_eval: Callable[[RunLog], str | None] | None = None,
+                after_step: Callable[[int], None] | None = None, log: RunLog | None = None,
+                plot: LiveLines | None = None, desc: str = "training", progress: bool = True) -> RunLog:
     """Adam on `parameters` for `steps` steps of `step_loss(batch) -> (loss, {name: value})`, one
-    batch of `batches` each.
+    batch of `batches` each; returns the run's log.
 
+    parameters: the weights to train (AdamW without weight decay, at `lr` with `betas`), or an
+    optimizer that already holds them, to continue a run with its state. log: a run's log to
+    continue: its last step is where this call starts, and `steps` counts the steps in all.
+    seconds: a time budget for this call (a run ends at whichever budget comes first).
     schedule: "cosine" (a linear warm-up over a tenth of the steps, then a cosine down to a tenth
-    of `lr`, as pre-training uses) or "constant". clip: the gradient's largest norm (None: no
-    clipping). `evaluate()` runs before the first step (unless not `eval_at_start`), every
-    `eval_every` steps and at the end; after each evaluation, `stop(log)` may end the run early on
-    purpose by returning its reason (a target reached), which the progress bar then shows, full.
+    of `lr`), "constant", or `schedule(progress, step) -> learning rate`, progress being the share
+    of the budget used. clip: the gradient's largest norm (None: no clipping).
+    `evaluate()` runs before the first step (if `eval_at_start` and nothing was measured yet),
+    every `eval_every` steps and at the end; after each evaluation `after_eval(log)` may save or
+    print, and ends the run early on purpose by returning its reason (a target reached), which the
+    progress bar then shows, full. `after_step(step)` runs after every step.
     """
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+    if steps is None and seconds is None:
+        raise ValueError("give a budget: steps=..., seconds=..., or both")
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
         raise ValueError(f"steps must be a whole number >= 1, got {steps!r}")
-    if schedule not in ("cosine", "constant"):
-        raise ValueError(f"schedule must be 'cosine' or 'constant', got {schedule!r}")
-    parameters = [p for p in parameters if p.requires_grad]
-    optimizer = torch.optim.AdamW(parameters, lr=lr, betas=betas, weight_decay=0.0)
-    warmup = TrainConfig(lr=lr, warmup_steps=max(1, steps // 10))
+    if seconds is not None and (not is_number(seconds) or not seconds > 0):
+        raise ValueError(f"seconds must be a number > 0, got {seconds!r}")
+    if schedule == "cosine":
+        if steps is None:
+            raise ValueError("the cosine schedule needs a step budget; pass schedule=... for a time budget")
+        schedule = lambda progress, step: learning_rate(progress, step, lr, max(1, steps // 10))  # noqa: E731
+    elif schedule != "constant" and not callable(schedule):
+        raise ValueError(f"schedule must be 'cosine', 'constant' or a function, got {schedule!r}")
+    if isinstance(parameters, torch.optim.Optimizer):
+        optimizer = parameters
+        parameters = [p for group in optimizer.param_groups for p in group["params"]]
+    else:
+        parameters = [p for p in parameters if p.requires_grad]
+        optimizer = torch.optim.AdamW(parameters, lr=lr, betas=betas, weight_decay=0.0)
     batches = iter(batches)
-    log = RunLog()
+    log = log if log is not None else RunLog()
+    log.stopped = ""
+    step = start = log.steps[-1] if log.steps else 0
 
-    def measure(step: int) -> None:
+    def measure() -> None:
         if evaluate is not None:
             log.record(step, evaluate(), evaluation=True)
 
     def redraw() -> None:
         if plot is not None:
-            known = {trace.name for trace in plot.figure.data}
-            points = {n: (log.steps, v) for n, v in log.per_step.items() if n in known}
-            points.update({n: (log.eval_steps, v) for n, v in log.evals.items() if n in known})
-            plot.update(points)
+            plot.draw(log)
 
-    if eval_at_start:
-        measure(0)
+    if eval_at_start and not log.eval_steps:
+        measure()
     if plot is not None:
         from IPython.display import display
 
         redraw()
         display(plot.figure)
-    start = time.perf_counter()
-    bar = tqdm(total=steps, desc=desc, unit="step", disable=not progress)
-    step = 0
+    began = time.perf_counter()
+    bar = tqdm(total=steps, initial=start if steps else 0, desc=desc, unit="step", disable=not progress)
     try:
-        while step < steps:
-            if schedule == "cosine":
+        while steps is None or step < steps:
+            elapsed = time.perf_counter() - began
+            if seconds is not None and elapsed >= seconds:
+                break
+            if callable(schedule):
+                progress_made = max(step / steps if steps else 0.0, elapsed / seconds if seconds else 0.0)
                 for group in optimizer.param_groups:
-                    group["lr"] = learning_rate(step / steps, step, warmup)
+                    group["lr"] = schedule(progress_made, step)
             loss, values = step_loss(next(batches))
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"the loss became {loss.item()} at step {step}; check the loss "
@@ -113,21 +143,23 @@ def train_steps(parameters, step_loss: Callable, batches: Iterable, *, steps: in
             log.record(step, {"loss": loss.item(), **values})
             bar.update(1)
             if step % eval_every == 0 or step == steps:
-                measure(step)
+                measure()
                 shown = log.evals or log.per_step
                 bar.set_postfix({k: f"{v[-1]:.3g}" for k, v in list(shown.items())[:3]})
                 redraw()
-                if stop is not None and (reason := stop(log)):
+                if after_eval is not None and (reason := after_eval(log)):
                     log.stopped = reason
                     bar.total = step  # stopped on purpose: a full bar, not one cut short
                     bar.set_description(f"{desc}: {reason}")
                     break
+            if after_step is not None:
+                after_step(step)
     except KeyboardInterrupt:
         print(f"Stopped after step {step}: the model keeps what it learned so far.")
         log.stopped = "stopped by hand"
-        if not log.eval_steps or log.eval_steps[-1] != step:
-            measure(step)
+    if not log.eval_steps or log.eval_steps[-1] != step:
+        measure()  # where the run ended, by hand or out of time
         redraw()
     bar.close()
-    log.seconds = time.perf_counter() - start
+    log.seconds += time.perf_counter() - began
     return log

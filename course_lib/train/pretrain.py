@@ -12,10 +12,9 @@ machine's speed, so it is for the learner's live runs, not for tests.
 """
 from __future__ import annotations
 
-import math
-import time
+import dataclasses
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -27,6 +26,7 @@ from course_lib.device import get_device
 from course_lib.models.tinygpt import TinyGPT, TinyGPTConfig
 from course_lib.exercises.pretraining import next_token_loss
 from course_lib.train.live import LiveLines
+from course_lib.train.loop import RunLog, learning_rate, train_steps
 from course_lib.validation import is_number
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -59,15 +59,6 @@ def default_configs(device: torch.device | str | None = None) -> tuple[TinyGPTCo
         return (TinyGPTConfig(dim=384, n_layers=6, n_heads=6, context=256),
                 TrainConfig(batch_size=64, lr=1e-3, eval_every=100))
     return TinyGPTConfig(dim=128, n_layers=4, n_heads=4, context=128), TrainConfig()
-
-
-def learning_rate(progress: float, step: int, cfg: TrainConfig) -> float:
-    """Linear warm-up over cfg.warmup_steps, then a cosine from cfg.lr down to cfg.lr * min_lr_ratio
-    as `progress` (the fraction of the budget used, 0 to 1) goes from 0 to 1."""
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * cosine)
 
 
 def sample_batch(streams: dict[str, torch.Tensor], mixture: dict[str, float], batch_size: int,
@@ -106,30 +97,6 @@ def validation_loss(model: TinyGPT, stream: torch.Tensor, windows: int = 64, bat
     return total / windows
 
 
-@dataclass
-class History:
-    """What a run measured: the training loss of every step, and validation losses per source."""
-    train_steps: list[int] = field(default_factory=list)
-    train_loss: list[float] = field(default_factory=list)
-    eval_steps: list[int] = field(default_factory=list)
-    val_loss: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in SOURCES})
-    tokens: int = 0
-    seconds: float = 0.0
-    samples: list[tuple[int, str]] = field(default_factory=list)
-
-    def final_val(self, source: str | None = None) -> float:
-        """The last validation loss of one source, or the mean over sources."""
-        if not self.eval_steps:
-            raise ValueError("no validation measurement yet")
-        if source is not None:
-            return self.val_loss[source][-1]
-        return sum(self.val_loss[s][-1] for s in SOURCES) / len(SOURCES)
-
-    @property
-    def tokens_per_second(self) -> float:
-        return self.tokens / self.seconds if self.seconds else math.nan
-
-
 class LiveCurve(LiveLines):
     """The course's live plot for pre-training: the smoothed training loss and each source's
     validation loss, growing while the model trains."""
@@ -142,9 +109,9 @@ class LiveCurve(LiveLines):
         for trace in validation:
             trace.mode = "lines+markers"  # a point per validation measurement
 
-    def draw(self, history: History) -> None:
-        self.update({"train (smoothed)": (history.train_steps, _smooth(history.train_loss)),
-                     **{f"validation: {s}": (history.eval_steps, history.val_loss[s]) for s in SOURCES}})
+    def draw(self, log: RunLog) -> None:
+        self.update({"train (smoothed)": (log.steps, _smooth(log.per_step.get("loss", []))),
+                     **{f"validation: {s}": (log.eval_steps, log.evals.get(s, [])) for s in SOURCES}})
 
 
 def _smooth(values: list[float], weight: float = 0.9) -> list[float]:
@@ -160,8 +127,12 @@ class Pretrainer:
 
     loss_fn: the next-token loss (the learner's own plugs in here). checkpoint: a file written at
     every measurement and at the end; if it exists when the Pretrainer is made, training resumes
-    from it (model, optimizer, step, random state and history), with the same settings.
+    from it (model, optimizer, run log, random state and samples), with the same settings.
+    `log` is the run's RunLog: the training loss of every step ("loss") and, at each measurement,
+    the validation loss of each source ("prose", "code").
     """
+
+    CHECKPOINT_FORMAT = 2  # 2: the run log is a RunLog
 
     def __init__(self, model: TinyGPT, corpus: PretrainingCorpus, cfg: TrainConfig | None = None, *,
                  seed: int = 0, loss_fn: LossFn = next_token_loss, checkpoint: str | Path | None = None,
@@ -182,10 +153,28 @@ class Pretrainer:
             [{"params": decay, "weight_decay": self.cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
             lr=self.cfg.lr, betas=(0.9, 0.95))
         self.generator = torch.Generator().manual_seed(seed)
-        self.step = 0
-        self.history = History()
+        self.log = RunLog()
+        self.samples: list[tuple[int, str]] = []  # (step, text) of every sample printed
         if self.checkpoint is not None and self.checkpoint.is_file():
             self._load_checkpoint()
+
+    @property
+    def step(self) -> int:
+        """Steps trained so far, in all runs."""
+        return self.log.steps[-1] if self.log.steps else 0
+
+    @property
+    def tokens(self) -> int:
+        """Tokens trained on so far, in all runs."""
+        return self.step * self.cfg.batch_size * self.model.cfg.context
+
+    def val_loss(self, source: str | None = None) -> float:
+        """The last measured validation loss of one source, or the mean over sources."""
+        if not self.log.eval_steps:
+            raise ValueError("no validation measurement yet: run() first")
+        if source is not None:
+            return self.log.evals[source][-1]
+        return sum(self.log.evals[s][-1] for s in SOURCES) / len(SOURCES)
 
     # -- checkpoints ------------------------------------------------------------------------
     def save_checkpoint(self, path: str | Path | None = None) -> Path:
@@ -194,9 +183,10 @@ class Pretrainer:
             raise ValueError("no checkpoint path: pass one here or to Pretrainer(checkpoint=...)")
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
-        torch.save({"model_config": self.model.cfg.__dict__, "model": self.model.state_dict(),
-                    "optimizer": self.optimizer.state_dict(), "step": self.step,
-                    "generator": self.generator.get_state(), "history": self.history.__dict__}, tmp)
+        torch.save({"format": self.CHECKPOINT_FORMAT, "model_config": self.model.cfg.__dict__,
+                    "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                    "generator": self.generator.get_state(), "log": dataclasses.asdict(self.log),
+                    "samples": self.samples}, tmp)
         tmp.replace(path)  # atomic: a crash mid-write never leaves a half checkpoint behind
         return path
 
@@ -211,18 +201,20 @@ class Pretrainer:
                              f"({saved['model_config']}); delete it or use another path")
         self.model.load_state_dict(saved["model"])
         self.optimizer.load_state_dict(saved["optimizer"])
-        self.step = saved["step"]
         self.generator.set_state(saved["generator"])
-        self.history = History(**saved["history"])
+        if saved.get("format") == self.CHECKPOINT_FORMAT:
+            self.log, self.samples = RunLog(**saved["log"]), saved["samples"]
+        else:  # written by the course's first version: the same run, its log in the old layout
+            old = saved["history"]
+            self.log = RunLog(steps=old["train_steps"], per_step={"loss": old["train_loss"]},
+                              eval_steps=old["eval_steps"], evals=old["val_loss"], seconds=old["seconds"])
+            self.samples = old["samples"]
 
     # -- training ---------------------------------------------------------------------------
     def evaluate(self) -> dict[str, float]:
-        losses = {s: validation_loss(self.model, self.corpus.val[s], self.cfg.eval_windows,
-                                     self.cfg.batch_size, self.loss_fn) for s in SOURCES}
-        self.history.eval_steps.append(self.step)
-        for s in SOURCES:
-            self.history.val_loss[s].append(losses[s])
-        return losses
+        """The validation loss of each source, on the same windows every time."""
+        return {s: validation_loss(self.model, self.corpus.val[s], self.cfg.eval_windows,
+                                   self.cfg.batch_size, self.loss_fn) for s in SOURCES}
 
     def sample(self, prompt: str = "The ", max_new_tokens: int = 40, temperature: float = 0.8) -> str:
         ids = self.corpus.encode(prompt)
@@ -233,101 +225,56 @@ class Pretrainer:
         return prompt + self.corpus.decode(new)
 
     def run(self, steps: int | None = None, seconds: float | None = None, *, live: bool = True,
-            progress: bool = True, sample_every: int | None = None, sample_prompts=("The ", "def ")) -> History:
+            progress: bool = True, sample_every: int | None = None, sample_prompts=("The ", "def ")) -> RunLog:
         """Train until `steps` steps in all (counting earlier runs) or `seconds` of this call,
         whichever comes first; measure validation loss every cfg.eval_every steps and at the end.
+        Returns the run's log (`self.log`).
 
         live: draw the loss curve in the notebook and update it as training goes.
         sample_every: print samples from the model every so many steps (and at the end).
         """
-        if steps is None and seconds is None:
-            raise ValueError("give a budget: steps=..., seconds=..., or both")
-        if steps is not None and (not isinstance(steps, int) or isinstance(steps, bool) or steps < 1):
-            raise ValueError(f"steps must be a whole number >= 1, got {steps!r}")
-        if seconds is not None and (not is_number(seconds) or seconds <= 0):
-            raise ValueError(f"seconds must be a number > 0, got {seconds!r}")
-        cfg, model = self.cfg, self.model
-        mixture = dict(cfg.mixture)
-        if not self.history.eval_steps:
-            self.evaluate()  # the untrained model's loss: the starting point of the curve
-        curve = None
-        if live:
-            from IPython.display import display
+        cfg = self.cfg
+        self.model.train()
+        drawn = {}  # the random state before the latest batch was drawn, and the step it was for
 
-            curve = LiveCurve()
-            curve.draw(self.history)
-            display(curve.figure)
-        start_step, start = self.step, time.perf_counter()
-        total = steps if steps is not None else None
-        bar = tqdm(total=total, initial=self.step if total else 0, disable=not progress,
-                   desc="pre-training TinyGPT", unit="step")
-        model.train()
-        interrupted = False
-        try:
+        def batches():
             while True:
-                elapsed = time.perf_counter() - start
-                if (steps is not None and self.step >= steps) or (seconds is not None and elapsed >= seconds):
-                    break
-                fraction = max(self.step / steps if steps else 0.0, elapsed / seconds if seconds else 0.0)
-                self._train_step(learning_rate(fraction, self.step, cfg), mixture)
-                bar.update(1)
-                if self.step % cfg.eval_every == 0:
-                    losses = self.evaluate()
-                    bar.set_postfix(train=f"{self.history.train_loss[-1]:.2f}",
-                                    **{f"val_{s}": f"{v:.2f}" for s, v in losses.items()})
-                    if curve is not None:
-                        curve.draw(self.history)
-                    if self.checkpoint is not None:
-                        self.save_checkpoint()
-                if sample_every and self.step % sample_every == 0:
-                    self._print_samples(sample_prompts)
-        except KeyboardInterrupt:
-            # The stop button: keep everything learned so far; run() again continues from here.
-            interrupted = True
-        bar.close()
-        self.history.seconds += time.perf_counter() - start
-        if self.step > start_step and self.history.eval_steps[-1] != self.step:
-            self.evaluate()
-        if curve is not None:
-            curve.draw(self.history)
-        if sample_every and not (self.history.samples and self.history.samples[-1][0] == self.step):
+                drawn.update(state=self.generator.get_state(), step=self.step)
+                inputs, targets = sample_batch(self.corpus.train, dict(cfg.mixture), cfg.batch_size,
+                                               self.model.cfg.context, self.generator)
+                yield inputs.to(self.device), targets.to(self.device)
+
+        def after_eval(log: RunLog) -> None:
+            if self.checkpoint is not None:
+                self.save_checkpoint()
+
+        def after_step(step: int) -> None:
+            if sample_every and step % sample_every == 0:
+                self._print_samples(sample_prompts)
+
+        try:
+            train_steps(self.optimizer, lambda batch: (self.loss_fn(self.model(batch[0]), batch[1]), {}),
+                        batches(), steps=steps, seconds=seconds, lr=cfg.lr,
+                        schedule=lambda progress, step: learning_rate(progress, step, cfg.lr, cfg.warmup_steps,
+                                                                      cfg.min_lr_ratio),
+                        clip=cfg.grad_clip, evaluate=self.evaluate, eval_every=cfg.eval_every,
+                        after_eval=after_eval, after_step=after_step if sample_every else None, log=self.log,
+                        plot=LiveCurve() if live else None, desc="pre-training TinyGPT", progress=progress)
+        finally:
+            if drawn and drawn["step"] == self.step:
+                # A step cut short (the stop button, an error) leaves no trace: a resumed run draws the
+                # very batch this one would have used.
+                self.generator.set_state(drawn["state"])
+        if sample_every and not (self.samples and self.samples[-1][0] == self.step):
             self._print_samples(sample_prompts)  # the final model's, unless the loop just printed them
         if self.checkpoint is not None:
             self.save_checkpoint()
-        if interrupted:
-            print(f"Interrupted after step {self.step}: the model keeps what it learned; "
-                  f"call run() again with the same budget to continue.")
-        return self.history
-
-    def _train_step(self, lr: float, mixture: dict[str, float]) -> None:
-        """One step of the game: a batch, the loss, the gradient, a nudge. An interruption before
-        the nudge leaves no trace, so a resumed run takes the very batch it would have taken."""
-        generator_state = self.generator.get_state()
-        try:
-            for group in self.optimizer.param_groups:
-                group["lr"] = lr
-            inputs, targets = sample_batch(self.corpus.train, mixture, self.cfg.batch_size,
-                                           self.model.cfg.context, self.generator)
-            inputs, targets = inputs.to(self.device), targets.to(self.device)
-            loss = self.loss_fn(self.model(inputs), targets)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"the loss became {loss.item()} at step {self.step}; "
-                                         f"try a smaller learning rate")
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
-        except BaseException:
-            self.generator.set_state(generator_state)
-            raise
-        self.optimizer.step()
-        self.step += 1
-        self.history.train_steps.append(self.step)
-        self.history.train_loss.append(loss.item())
-        self.history.tokens += inputs.numel()
+        if self.log.stopped == "stopped by hand":
+            print("Call run() again with the same budget to continue.")
+        return self.log
 
     def _print_samples(self, prompts) -> None:
         for prompt in prompts:
             text = self.sample(prompt)
-            self.history.samples.append((self.step, text))
+            self.samples.append((self.step, text))
             tqdm.write(f"step {self.step:>5} | {text!r}")
-
