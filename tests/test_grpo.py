@@ -119,3 +119,26 @@ def test_the_critic_baseline_runs_and_costs_parameters(half_right, held_out):
         grpo.GRPOConfig(baseline="none")
     with pytest.raises(ValueError, match="reward"):
         grpo.GRPOConfig(reward="vibes")
+
+
+def test_one_update_per_batch_leaves_the_clip_nothing_to_do_and_several_do(half_right, held_out):
+    _, one = run_grpo(half_right[0], 6, held_out, lr=3e-4)
+    assert max(one.per_step["clip fraction"]) == 0.0
+    assert max(abs(r - 1) for r in one.per_step["ratio min"] + one.per_step["ratio max"]) < 1e-5
+    _, several = run_grpo(half_right[0], 6, held_out, lr=3e-4, updates_per_batch=4)
+    assert len(several.steps) == 24 and several.eval_steps == [0, 24]
+    fractions = several.per_step["clip fraction"]
+    assert max(fractions[::4]) == 0.0  # each batch's first update: the policy is still the one that sampled
+    assert max(fractions) > 0.0 and max(several.per_step["ratio max"]) > 1.2
+    with pytest.raises(ValueError, match="updates_per_batch"):
+        grpo.GRPOConfig(updates_per_batch=0)
+
+
+def test_large_steps_without_the_clip_fall_further_and_end_worse(half_right, held_out):
+    """The learner's clip changes a real run: 8 updates per batch at a large learning rate."""
+    runs = grpo.clip_comparison(half_right[0], held_out, steps=20, seeds=(0,), lr=3e-4, updates_per_batch=8,
+                                eval_every=5, progress=False)
+    clipped, unclipped = runs["with the clip"][0], runs["without a clip"][0]
+    assert clipped.per_step["clip fraction"] != unclipped.per_step["clip fraction"]
+    assert min(clipped.evals["held-out accuracy"]) > min(unclipped.evals["held-out accuracy"]) + 0.1
+    assert clipped.last("held-out accuracy") > unclipped.last("held-out accuracy") + 0.1

@@ -12,9 +12,10 @@ your usual, gently. Concretely, for each step:
    optional KL penalty that keeps the policy near the reference.
 
 Steps 3 and 4 call the learner's `grpo_advantages`, `ppo_clip_loss` and `kl_penalty`, so their code
-drives the run. With one update per batch of rollouts (as in DeepSeekMath, and here), the
-policy's ratio to the old policy is 1 at the update, so the clip only matters with more updates
-per batch.
+drives the run. With one update per batch of rollouts the policy's ratio to the old policy is 1 at
+the update and the clip never acts; PPO makes several updates on each batch
+(`GRPOConfig.updates_per_batch`), and from the second one on the ratio moves away from 1 and the
+clip holds it: the log's "clip fraction" is the share of tokens outside [1 - clip, 1 + clip].
 """
 from __future__ import annotations
 
@@ -163,6 +164,7 @@ class GRPOConfig:
     temperature: float = 1.0
     lr: float = 1e-4
     clip: float = 0.2
+    updates_per_batch: int = 1  # PPO's epochs: gradient steps on each batch of rollouts
     kl_coef: float = 0.0  # the leash: weight of the KL penalty to the reference
     reward: str = "correct"  # or "gameable" (pays for length too)
     shuffle_rewards: bool = False  # the control: rewards shuffled within the batch, so they carry no signal
@@ -176,6 +178,9 @@ class GRPOConfig:
             raise ValueError(f"baseline must be 'group' or 'critic', got {self.baseline!r}")
         if self.group_size < 2 and self.baseline == "group":
             raise ValueError("a group baseline needs group_size >= 2")
+        if isinstance(self.updates_per_batch, bool) or not isinstance(self.updates_per_batch, int) \
+                or self.updates_per_batch < 1:
+            raise ValueError(f"updates_per_batch must be a whole number >= 1, got {self.updates_per_batch!r}")
 
 
 REWARDS = {"correct": arithmetic.correct_reward, "gameable": arithmetic.gameable_reward}
@@ -213,12 +218,21 @@ class GRPOTrainer:
         self.critic_optimizer.step()
         return (rewards.to(values.device) - values.detach()).cpu()
 
-    def step_loss(self, indices: list[int]) -> tuple[torch.Tensor, dict]:
+    def batches(self):
+        """Each batch of rollouts with its advantages, `updates_per_batch` times in a row: the policy
+        that wrote them (the old one) stays fixed while the updates move the current one away."""
         cfg = self.cfg
-        rollouts = sample_rollouts(self.policy, self.reference, [self.pool[i] for i in indices], cfg.group_size,
-                                   cfg.temperature, REWARDS[cfg.reward], self.generator)
-        self.last_rollouts = rollouts
-        advantages = self.advantages(rollouts).to(self.policy.device)
+        for indices in random_items(len(self.pool), cfg.prompts_per_step, self.seed):
+            rollouts = sample_rollouts(self.policy, self.reference, [self.pool[i] for i in indices],
+                                       cfg.group_size, cfg.temperature, REWARDS[cfg.reward], self.generator)
+            self.last_rollouts = rollouts
+            advantages = self.advantages(rollouts).to(self.policy.device)
+            for _ in range(cfg.updates_per_batch):
+                yield rollouts, advantages
+
+    def step_loss(self, batch: tuple[Rollouts, torch.Tensor]) -> tuple[torch.Tensor, dict]:
+        cfg = self.cfg
+        rollouts, advantages = batch
         self.policy.train()
         logp = token_logprobs(self.policy, rollouts.sequences)
         per_token = self.clip_fn(advantages[:, None].expand_as(logp), logp, rollouts.old_logp, cfg.clip)
@@ -227,15 +241,20 @@ class GRPOTrainer:
             per_token = per_token + cfg.kl_coef * kl
         mask = rollouts.mask
         loss = per_token[mask].mean()
+        ratio = torch.exp(logp.detach() - rollouts.old_logp)[mask]
         correct = [c == p.answer for c, p in zip(rollouts.completions, rollouts.problems)]
         groups = [rollouts.completions[i:i + cfg.group_size] for i in range(0, len(correct), cfg.group_size)]
         return loss, {"reward": float(rollouts.rewards.mean()), "sample accuracy": sum(correct) / len(correct),
                       "KL to reference": float(kl.detach()[mask].mean()),
                       "answer length": sum(map(len, rollouts.completions)) / len(correct),
-                      "distinct answers per group": sum(len(set(g)) for g in groups) / len(groups)}
+                      "distinct answers per group": sum(len(set(g)) for g in groups) / len(groups),
+                      "clip fraction": float(((ratio - 1).abs() > cfg.clip).float().mean()),
+                      "ratio min": float(ratio.min()), "ratio max": float(ratio.max())}
 
     def run(self, steps: int, *, held_out: Sequence[Problem] | None = None, eval_every: int = 25,
             live: bool = True, progress: bool = True) -> RunLog:
+        """`steps` batches of rollouts, each used for cfg.updates_per_batch gradient steps; the log
+        counts gradient steps. Held-out accuracy is measured every `eval_every` batches."""
         def evaluate():
             if held_out is None:
                 return {}
@@ -243,15 +262,51 @@ class GRPOTrainer:
                 coherence = float(answer_loss(self.policy, held_out))
             return {"held-out accuracy": accuracy(self.policy, held_out), "held-out answer loss": coherence}
 
+        updates = self.cfg.updates_per_batch
         plot = LiveLines({"reward": 0, "sample accuracy": 0, "held-out accuracy": 0, "KL to reference": 1},
-                         ["reward and accuracy", "drift"], f"GRPO ({self.cfg.reward} reward, KL weight {self.cfg.kl_coef:g})",
+                         ["reward and accuracy", "drift"],
+                         f"GRPO ({self.cfg.reward} reward, KL weight {self.cfg.kl_coef:g}"
+                         + (f", {updates} updates per batch)" if updates > 1 else ")"),
                          ["share", "KL (nats per token)"]) if live else None
         params = list(self.policy.parameters())
-        return train_steps(params, self.step_loss, random_items(len(self.pool), self.cfg.prompts_per_step, self.seed),
-                           steps=steps, lr=self.cfg.lr, evaluate=evaluate, eval_every=eval_every, plot=plot,
-                           desc="GRPO", progress=progress)
+        return train_steps(params, self.step_loss, self.batches(), steps=steps * updates, lr=self.cfg.lr,
+                           evaluate=evaluate, eval_every=eval_every * updates, plot=plot, desc="GRPO",
+                           progress=progress)
 
     def parameter_counts(self) -> dict[str, int]:
         """What each baseline costs in parameters: the policy's, and the critic's on top (0 for a group)."""
         count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
         return {"policy": count(self.policy), "critic": count(self.critic) if self.critic is not None else 0}
+
+
+# --- does the clip act? -----------------------------------------------------------------------------
+def unclipped_loss(advantages: torch.Tensor, logp_new: torch.Tensor, logp_old: torch.Tensor,
+                   clip: float) -> torch.Tensor:
+    """PPO's objective with the clip taken out (`clip` is ignored): the ratio times the advantage,
+    however far the ratio has gone."""
+    return -torch.exp(logp_new - logp_old) * advantages
+
+
+CLIP_RACE = {"with the clip": None, "without a clip": unclipped_loss}  # None: the clip_fn given
+
+
+def clip_comparison(start: TinyGPT, held_out: Sequence[Problem], *, steps: int, seeds: Sequence[int] = (0, 1, 2),
+                    lr: float = 3e-4, updates_per_batch: int = 4, eval_every: int = 10,
+                    advantages_fn: Callable = grpo_advantages, clip_fn: Callable = ppo_clip_loss,
+                    kl_fn: Callable = kl_penalty, progress: bool = True) -> dict[str, list[RunLog]]:
+    """Large steps (a high learning rate and several updates per batch of rollouts) from the same
+    start model, once with `clip_fn` and once without a clip, for each seed: {"with the clip":
+    [a log per seed], "without a clip": [...]}. Both arms draw the same first rollouts for a seed."""
+    from tqdm.auto import tqdm
+
+    runs: dict[str, list[RunLog]] = {name: [] for name in CLIP_RACE}
+    with tqdm(total=len(CLIP_RACE) * len(seeds), desc="clip or no clip", unit="run", disable=not progress) as bar:
+        for seed in seeds:
+            for name, objective in CLIP_RACE.items():
+                policy = copy.deepcopy(start)
+                trainer = GRPOTrainer(policy, GRPOConfig(lr=lr, updates_per_batch=updates_per_batch), seed=seed,
+                                      advantages_fn=advantages_fn, clip_fn=objective or clip_fn, kl_fn=kl_fn)
+                runs[name].append(trainer.run(steps, held_out=held_out, eval_every=eval_every, live=False,
+                                              progress=False))
+                bar.update(1)
+    return runs

@@ -1,0 +1,41 @@
+"""Reading a difference between runs over seeds: one seed's number is not the whole story.
+
+A comparison is said to show a difference only when the two ranges over seeds (lowest to highest)
+do not overlap; otherwise it says "no clear difference". With three seeds that is a modest bar,
+but an honest one: the prose never reads more into a measurement than its spread allows.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Spread:
+    mean: float
+    low: float
+    high: float
+    seeds: int
+
+    def __str__(self) -> str:
+        return f"{self.mean:.2f} ({self.low:.2f} to {self.high:.2f} over {self.seeds} seeds)"
+
+
+def spread(values: Sequence[float]) -> Spread:
+    """The mean, lowest and highest of one measurement over seeds."""
+    values = [float(v) for v in values]
+    if not values:
+        raise ValueError("spread needs at least one value")
+    return Spread(sum(values) / len(values), min(values), max(values), len(values))
+
+
+def compare(what: str, first: str, first_values: Sequence[float], second: str,
+            second_values: Sequence[float]) -> str:
+    """A sentence comparing one measurement of two kinds of run over seeds: which is higher, and
+    only where the seeds' ranges do not overlap; otherwise "no clear difference"."""
+    a, b = spread(first_values), spread(second_values)
+    figures = f"{what}: {first} {a}, {second} {b}"
+    for higher, lower, name in ((a, b, first), (b, a, second)):
+        if higher.low > lower.high:
+            return f"{figures}. {name[:1].upper()}{name[1:]} is higher, beyond the spread of the seeds."
+    return f"{figures}. No clear difference: the seeds' ranges overlap."

@@ -1,0 +1,20 @@
+"""Comparisons over seeds say a difference only where the seeds' ranges do not overlap."""
+import pytest
+
+from course_lib.spread import compare, spread
+
+
+def test_spread_is_the_mean_and_the_range():
+    s = spread([0.5, 0.7, 0.6])
+    assert (s.mean, s.low, s.high, s.seeds) == (pytest.approx(0.6), 0.5, 0.7, 3)
+    assert str(s) == "0.60 (0.50 to 0.70 over 3 seeds)"
+    with pytest.raises(ValueError):
+        spread([])
+
+
+def test_a_difference_is_said_only_beyond_the_spread():
+    assert compare("accuracy", "A", [0.8, 0.9], "B", [0.5, 0.6]).endswith("A is higher, beyond the spread of the seeds.")
+    assert compare("accuracy", "a", [0.5, 0.6], "b", [0.8, 0.9]).endswith(". B is higher, beyond the spread of the seeds.")
+    overlapping = compare("accuracy", "A", [0.64, 0.66, 0.70], "B", [0.60, 0.65, 0.68])
+    assert overlapping.endswith("No clear difference: the seeds' ranges overlap.")
+    assert "A 0.67 (0.64 to 0.70 over 3 seeds)" in overlapping
