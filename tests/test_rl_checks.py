@@ -464,3 +464,14 @@ def test_a_claim_that_disagrees_with_the_measurements_is_named(answers, measured
     with pytest.raises(ExerciseFailure) as failure:
         check(*answers, exercise="rl_claims", **{**MEASURED, **measured})
     assert failure.value.key == key
+
+
+def test_a_leash_within_the_seeds_spread_of_the_best_is_right_and_one_beyond_it_is_not():
+    """The stored sweep's shape: 0.3 and 1.0 differ by less than their seeds' ranges; 0.1 is clearly worse."""
+    ranges = {0.0: (0.0, 0.0, 0.0), 0.1: (0.52, 0.49, 0.57), 0.3: (0.647, 0.625, 0.67), 1.0: (0.642, 0.63, 0.653)}
+    measured = {**MEASURED, "sweep_accuracy": ranges}
+    for leash in (0.3, 1.0):
+        check(True, "longer and less accurate", leash, exercise="rl_claims", **measured)
+    with pytest.raises(ExerciseFailure) as failure:
+        check(True, "longer and less accurate", 0.1, exercise="rl_claims", **measured)
+    assert failure.value.key == "leash" and "0.3: 0.65 (0.62 to 0.67)" in str(failure.value)

@@ -785,16 +785,27 @@ def hack_effect_measured(hack_length: tuple[float, float], hack_accuracy: tuple[
             f"{'more' if hack_accuracy[1] > hack_accuracy[0] else 'less'} accurate")
 
 
-def best_leashes(sweep_accuracy: dict[float, float]) -> list[float]:
-    """The KL weights whose gameable-reward runs ended with the best mean held-out accuracy (ties: all)."""
-    best = max(sweep_accuracy.values())
-    return [kl for kl, accuracy in sweep_accuracy.items() if accuracy == best]
+def _accuracy_range(measured) -> tuple[float, float, float]:
+    """(mean, lowest, highest) over seeds; one number (as notebooks handed out earlier pass) is all three."""
+    return tuple(measured) if isinstance(measured, (tuple, list)) else (measured, measured, measured)
+
+
+def best_leashes(sweep_accuracy: dict) -> list[float]:
+    """The KL weights whose gameable-reward runs were not clearly less accurate than the best: the
+    weight with the best mean, and every weight whose seeds' range overlaps its range.
+
+    sweep_accuracy: KL weight -> held-out accuracy as (mean, lowest, highest) over the seeds (or a
+    mean alone). Only a difference larger than the spread of the seeds is read as one."""
+    ranges = {kl: _accuracy_range(measured) for kl, measured in sweep_accuracy.items()}
+    best = max(ranges, key=lambda kl: ranges[kl][0])
+    return [kl for kl, (_, low, high) in ranges.items() if high >= ranges[best][1] and low <= ranges[best][2]]
 
 
 def rl_claims(*, grpo_gain: float, control_gain: float, hack_length: tuple[float, float],
               hack_accuracy: tuple[float, float], sweep_accuracy: dict[float, float]) -> tuple[bool, str, float]:
     """The three answers that agree with these measurements: did GRPO beat the shuffled-reward
-    control, what the gameable reward did, and the KL weight that kept those runs most accurate."""
+    control, what the gameable reward did, and the KL weight that kept those runs most accurate
+    (one of those within the seeds' spread of the best)."""
     return grpo_gain > control_gain, hack_effect_measured(hack_length, hack_accuracy), best_leashes(sweep_accuracy)[0]
 
 
@@ -827,8 +838,10 @@ def the_best_leash(t: Trial) -> None:
     if answer not in winners:
         t.fail("leash", "3. Which KL weight kept the gameable-reward runs most accurate?",
                " or ".join(map(repr, winners)), repr(answer),
-               hint="the stored sweep's mean held-out accuracy per KL weight: "
-                    + ", ".join(f"{kl:g}: {a:.2f}" for kl, a in sweep.items()))
+               hint="the stored sweep's held-out accuracy per KL weight, mean (lowest to highest seed): "
+                    + ", ".join("{:g}: {:.2f} ({:.2f} to {:.2f})".format(kl, *_accuracy_range(measured))
+                                for kl, measured in sweep.items())
+                    + "; weights whose ranges overlap the best one's are equally right")
 
 
 RL_CLAIMS = Exercise(
@@ -842,7 +855,8 @@ RL_CLAIMS = Exercise(
         "hack_effect": "compare hack_length and hack_accuracy, before -> after",
         "no_sweep": "reinstall the course, or make the sweep with `python -m course_lib.experiments rl kl` "
                     "(minutes), then run the dial's cell again",
-        "leash": "the KL weight with the highest mean held-out accuracy in the dial",
+        "leash": "the KL weight with the highest mean held-out accuracy in the dial, or one whose seeds' "
+                 "range overlaps its range (no clear difference)",
     },
     visible=(grpo_beat_the_control, what_the_gameable_reward_did, the_best_leash),
     passed=lambda t: "✅ All three answers agree with what you measured.",

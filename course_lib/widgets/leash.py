@@ -87,3 +87,7 @@ class LeashDial(widgets.VBox):
     def values(self, reward: str, kl: float) -> dict[str, float]:
         """The mean of each measure over the seeds at one setting."""
         return {key: v[0] for key, v in self.summary[reward, kl].items()}
+
+    def ranges(self, reward: str, kl: float) -> dict[str, tuple[float, float, float]]:
+        """(mean, lowest, highest) of each measure over the seeds at one setting."""
+        return dict(self.summary[reward, kl])
