@@ -468,7 +468,7 @@ TROPHY_SENTENCE = "The trophy did not fit in the suitcase because it was too big
 # The cells the test looks into, by their cell ids (set in the solution notebooks and kept in the
 # student versions): an edit to a cell's code does not lose it.
 LIFECYCLE_CELLS = ("compression-chart", "tokenizer-box", "languages-chart", "embedding-map", "bank-states-chart",
-                   "attention-hover", "tiny-model-paris-chart", "temperature-explorer")
+                   "attention-hover", "tiny-model-paris-chart", "cost-calculator", "temperature-explorer")
 
 # Marks each of those cells' node with data-course-cell=ID, so locators can be scoped to one cell's
 # outputs; returns the ids it found among the notebook's code cells.
@@ -522,6 +522,7 @@ def drive_the_lifecycle(page, lab: Lab, tmp_path: Path):
     check_tokenizer_box(page, outputs("tokenizer-box"), tmp_path)
     unlabelled = check_embedding_map(page, outputs("embedding-map"), tmp_path)
     check_attention_hover(page, outputs("attention-hover"), tmp_path)
+    check_cost_calculator(page, outputs("cost-calculator"), tmp_path)
     entities = check_temperature_filters(page, outputs("temperature-explorer"), tmp_path)
     check_lifecycle_figures(page, outputs, tmp_path)
     print(f"notebook A in the browser: {time.monotonic() - started:.0f} s")
@@ -615,6 +616,30 @@ def check_embedding_map(page, out, tmp_path: Path) -> list[str]:
     assert plot.evaluate(SCATTER_STATE_JS) == added, "a refused word changed the map"
     expect(text_box).to_have_value(" cat")
     return problems
+
+
+def check_cost_calculator(page, out, tmp_path: Path):
+    """The cost calculator: Llama 3.1's sum step by step, beside its controls and within the cell;
+    another preset redraws it; a negative price is refused in words, the figures kept."""
+    from playwright.sync_api import expect
+
+    caption = out.locator(".widget-html-content").filter(has_text="GPU-hours").first
+    expect(caption, "the cost calculator did not render").to_contain_text("the paper reports 3.80e+25 FLOPs",
+                                                                          timeout=RENDER_S * 1000)
+    expect(caption).to_contain_text("million GPU-hours")
+    caption.scroll_into_view_if_needed()
+    area, box = out.bounding_box(), caption.bounding_box()
+    assert box["x"] + box["width"] <= area["x"] + area["width"] + 1, f"the caption overflows its cell: {box} {area}"
+    controls = out.locator(".widget-dropdown").first.bounding_box()
+    assert controls["x"] + controls["width"] <= box["x"], f"the caption overlaps the controls: {controls} {box}"
+    page.screenshot(path=str(tmp_path / "lifecycle_cost.png"))
+    out.locator(".widget-dropdown select").select_option("GPT-3 (175B)")
+    expect(caption).to_contain_text("the paper reports 3.14e+23 FLOPs")
+    price = out.locator(".widget-text").filter(has_text="$ per GPU-hour").locator("input")
+    price.fill("-3")
+    price.press("Enter")
+    expect(out).to_contain_text("must be a number > 0")
+    expect(caption).to_contain_text("3.14e+23")
 
 
 def check_attention_hover(page, out, tmp_path: Path):
