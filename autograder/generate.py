@@ -207,9 +207,10 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:  # unreadable JSON, not a notebook, invalid schema
             raise SystemExit(f"error: {rel} is not a valid notebook: {exc}")
         setup = [c for c in stripped.cells if c.get("id") == colab.SETUP_CELL_ID]
-        stale_setup = bool(setup) and setup[0].source != colab.setup_cell(root)
-        if stale_setup:
-            setup[0].source = colab.setup_cell(root)
+        stale_setup = False
+        if setup:
+            written = colab.setup_cell(root)
+            stale_setup, setup[0].source = setup[0].source != written, written
         clean = notebook_text(stripped)
         if path.read_text(encoding="utf-8") != clean:
             what = ", ".join(dirt(nb) + (["a Colab setup cell out of date with pyproject.toml"] if stale_setup else [])) \

@@ -201,7 +201,6 @@ class GRPOTrainer:
         self.critic_optimizer = (torch.optim.AdamW(self.critic.parameters(), lr=cfg.critic_lr)
                                  if self.critic is not None else None)
         self.pool = arithmetic.all_problems("train")
-        self.last_rollouts: Rollouts | None = None
 
     def advantages(self, rollouts: Rollouts) -> torch.Tensor:
         rewards = rollouts.rewards
@@ -225,7 +224,6 @@ class GRPOTrainer:
         for indices in random_items(len(self.pool), cfg.prompts_per_step, self.seed):
             rollouts = sample_rollouts(self.policy, self.reference, [self.pool[i] for i in indices],
                                        cfg.group_size, cfg.temperature, REWARDS[cfg.reward], self.generator)
-            self.last_rollouts = rollouts
             advantages = self.advantages(rollouts).to(self.policy.device)
             for _ in range(cfg.updates_per_batch):
                 yield rollouts, advantages
@@ -287,9 +285,6 @@ def unclipped_loss(advantages: torch.Tensor, logp_new: torch.Tensor, logp_old: t
     return -torch.exp(logp_new - logp_old) * advantages
 
 
-CLIP_RACE = {"with the clip": None, "without a clip": unclipped_loss}  # None: the clip_fn given
-
-
 def clip_comparison(start: TinyGPT, held_out: Sequence[Problem], *, steps: int, seeds: Sequence[int] = (0, 1, 2),
                     lr: float = 3e-4, updates_per_batch: int = 4, eval_every: int = 10,
                     advantages_fn: Callable = grpo_advantages, clip_fn: Callable = ppo_clip_loss,
@@ -299,13 +294,14 @@ def clip_comparison(start: TinyGPT, held_out: Sequence[Problem], *, steps: int, 
     [a log per seed], "without a clip": [...]}. Both arms draw the same first rollouts for a seed."""
     from tqdm.auto import tqdm
 
-    runs: dict[str, list[RunLog]] = {name: [] for name in CLIP_RACE}
-    with tqdm(total=len(CLIP_RACE) * len(seeds), desc="clip or no clip", unit="run", disable=not progress) as bar:
+    objectives = {"with the clip": clip_fn, "without a clip": unclipped_loss}
+    runs: dict[str, list[RunLog]] = {name: [] for name in objectives}
+    with tqdm(total=len(objectives) * len(seeds), desc="clip or no clip", unit="run", disable=not progress) as bar:
         for seed in seeds:
-            for name, objective in CLIP_RACE.items():
+            for name, objective in objectives.items():
                 policy = copy.deepcopy(start)
                 trainer = GRPOTrainer(policy, GRPOConfig(lr=lr, updates_per_batch=updates_per_batch), seed=seed,
-                                      advantages_fn=advantages_fn, clip_fn=objective or clip_fn, kl_fn=kl_fn)
+                                      advantages_fn=advantages_fn, clip_fn=objective, kl_fn=kl_fn)
                 runs[name].append(trainer.run(steps, held_out=held_out, eval_every=eval_every, live=False,
                                               progress=False))
                 bar.update(1)

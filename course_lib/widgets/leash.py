@@ -11,6 +11,8 @@ import ipywidgets as widgets
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from course_lib.spread import spread
+
 MEASURES = (("accuracy", "held-out accuracy"), ("mean_reward", "reward"), ("kl_to_reference", "KL to reference"),
             ("answer_length", "answer length"), ("answer_loss", "loss on right answers"))
 REWARDS = (("correct", "honest reward", "#2f6fde"), ("gameable", "gameable reward", "#d9822b"))
@@ -23,8 +25,8 @@ def sweep_summary(sweep: dict) -> dict:
         for kl in sweep["kl_weights"]:
             runs = [r for r in sweep["runs"] if r["reward"] == reward and r["kl"] == kl]
             if runs:
-                summary[reward, kl] = {key: (sum(r[key] for r in runs) / len(runs), min(r[key] for r in runs),
-                                             max(r[key] for r in runs)) for key, _ in MEASURES}
+                spreads = {key: spread([r[key] for r in runs]) for key, _ in MEASURES}
+                summary[reward, kl] = {key: (s.mean, s.low, s.high) for key, s in spreads.items()}
     if not summary:
         raise ValueError("the sweep holds no runs")
     return summary
