@@ -34,14 +34,15 @@ STATE = tuple(Path(p).name for p in (GRADEBOOK, SUBMITTED, AUTOGRADED, FEEDBACK,
                                      RELEASE_SOLUTION, SOURCE_WITH_TESTS))
 
 # What each assignment's notebook reads from a cache that grading builds beforehand, outside the
-# sandbox (whose disk is read-only): SmolLM2's expanded weights, TinyGPT's tokenized corpus.
+# sandbox (whose disk is read-only): SmolLM2's expanded weights (and its int8 ones), TinyGPT's tokenized corpus.
 WARM_UP = {
     "smollm2": "from course_lib.models.smollm import load_smollm2; load_smollm2(progress=False)",
+    "smollm2_int8": "from course_lib.models.smollm import load_smollm2; load_smollm2(precision='int8', progress=False)",
     "corpus": "from course_lib.data.pretraining import load_corpus; load_corpus()",
 }
 NEEDS = {
     "00_onramp": ("smollm2",),
-    "A_lifecycle": ("smollm2",),
+    "A_lifecycle": ("smollm2", "smollm2_int8"),
     "B_why_transformers_won": ("smollm2",),
     "C_pretraining": ("smollm2", "corpus"),
     "D_post_training": ("smollm2",),

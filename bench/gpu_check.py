@@ -97,7 +97,7 @@ def main() -> int:
     difference = (explicit - gpu.logits(ids)).abs().max().item()
     check("explicit attention inside the model matches the fused kernel", difference < 1e-2, f"{difference:.2e}")
 
-    bf16 = load_smollm2(device=device, dtype=torch.bfloat16, progress=False)
+    bf16 = load_smollm2(device=device, precision="bfloat16", progress=False)
     same_top = int(bf16.logits(ids).argmax()) == int(cpu.logits(ids).argmax())
     check("bfloat16 keeps the top next token", same_top)
 

@@ -1,5 +1,6 @@
 """What a pre-training run costs, derived rather than quoted: FLOPs from the model's size and its
-data, GPU-hours from a chip's speed, dollars from a price per hour.
+data, GPU-hours from a chip's speed, dollars from a price per hour; and what serving costs, per million
+tokens, from a measured speed.
 
     FLOPs      = 6 N D                         (N parameters, D training tokens: Kaplan et al. 2020)
     GPU-hours  = FLOPs / (peak FLOP/s x utilisation) / 3600
@@ -59,3 +60,13 @@ def training_cost(parameters: float, tokens: float, *, flops_per_second: float =
     flops = 6 * parameters * tokens
     gpu_hours = flops / (flops_per_second * utilisation) / 3600
     return RunCost(flops, gpu_hours, gpu_hours * price_per_hour, {n: gpu_hours / n / 24 for n in gpus})
+
+
+def price_per_million_tokens(price_per_hour: float, tokens_per_second: float) -> float:
+    """Dollars for a million generated tokens on a machine rented at `price_per_hour` that produces
+    `tokens_per_second`: price / (tokens per hour) x 1,000,000."""
+    if not is_number(price_per_hour) or price_per_hour < 0:
+        raise ValueError(f"price_per_hour must be a number >= 0 (dollars per hour), got {price_per_hour!r}")
+    if not is_number(tokens_per_second) or not tokens_per_second > 0:
+        raise ValueError(f"tokens_per_second must be a number > 0, got {tokens_per_second!r}")
+    return price_per_hour / (tokens_per_second * 3600) * 1e6

@@ -75,7 +75,7 @@ def test_the_entry_point_lists_its_steps_and_refuses_an_unknown_one():
 def test_every_assignment_declares_the_caches_its_notebook_reads():
     """course.NEEDS is what grading builds before a notebook runs in its read-only sandbox: it must
     name every loader the notebook calls (a missing one fails the notebook in the sandbox)."""
-    loaders = {"smollm2": "load_smollm2(", "corpus": "load_corpus("}
+    loaders = {"smollm2": "load_smollm2(", "smollm2_int8": '"int8"', "corpus": "load_corpus("}
     assert set(course.NEEDS) == set(course.assignments())
     for name in course.assignments():
         text = course.source(name).read_text(encoding="utf-8")

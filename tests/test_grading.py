@@ -263,6 +263,9 @@ def synthetic_only(batch):
 @pytest.mark.slow
 def test_solution_scores_full_marks(batch):
     s = batch.students["solution"]
+    errors = [f"cell {i}: {o.get('ename')}: {o.get('evalue')}" for i, c in enumerate(batch.autograded("solution").cells)
+              if c.cell_type == "code" for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert errors == [], "cells of the solution notebook that raised:\n" + "\n".join(errors)
     failed = {k: v for k, v in s["cells"].items() if v["status"] != "passed"}
     assert failed == {}, f"grade cells the solution fails:\n{batch.proc.stdout}{batch.proc.stderr}"
     assert s["score"] == s["max_score"] == batch.max_score > 0

@@ -521,6 +521,75 @@ def test_a_nucleus_left_empty_is_named():
     assert caught.value.key == "keep_top_token"
 
 
+# ---- quantize_int8 ----
+
+
+def per_row_int8(weight, divisor=127, rounding=torch.round, clamp=True):
+    scale = weight.abs().amax(dim=1) / divisor
+    scale = torch.where(scale > 0, scale, torch.ones_like(scale))
+    q = rounding(weight / scale[:, None])
+    return (q.clamp(-127, 127) if clamp else q).to(torch.int8), scale
+
+
+def off_by_one_somewhere(weight):
+    q, scale = per_row_int8(weight)
+    q[-1, -1] += 1 if q[-1, -1] < 127 else -1
+    return q, scale
+
+
+def nan_for_a_zero_row(weight):
+    scale = weight.abs().amax(dim=1) / 127
+    scale = scale / (scale > 0)  # 0 / 0: NaN where a row is all zeros
+    return torch.round(weight / scale[:, None]).nan_to_num(0).to(torch.int8), scale
+
+
+def an_infinite_scale(weight):
+    q, scale = per_row_int8(weight)
+    scale[0] = float("inf")
+    return q, scale
+
+
+def one_scale_for_all(weight):
+    scale = weight.abs().max() / 127
+    return torch.round(weight / scale).clamp(-127, 127).to(torch.int8), scale.expand(weight.shape[0]).clone()
+
+
+QUANTIZE_MISTAKES = [
+    (lambda w: per_row_int8(w)[0], "not_a_pair"),
+    (lambda w: (per_row_int8(w)[0].float(), per_row_int8(w)[1]), "not_int8"),
+    (lambda w: (per_row_int8(w)[0].T, per_row_int8(w)[1]), "shape"),
+    (lambda w: (per_row_int8(w)[0], w.abs().max().reshape(1) / 127), "per_tensor"),  # a single scale
+    (one_scale_for_all, "per_tensor"),
+    (lambda w: (torch.round(w / (w.abs().amax(0) / 127)).clamp(-127, 127).to(torch.int8), w.abs().amax(0) / 127),
+     "per_column"),
+    (functools.partial(per_row_int8, divisor=126), "scale"),
+    (functools.partial(per_row_int8, divisor=128, clamp=False), "overflow"),
+    (functools.partial(per_row_int8, rounding=torch.trunc), "truncated"),
+    (nan_for_a_zero_row, "zero_row"),
+    (an_infinite_scale, "not_finite"),
+    (off_by_one_somewhere, "values"),
+]
+
+
+@pytest.mark.parametrize("wrong, key", QUANTIZE_MISTAKES)
+def test_quantize_int8_mistakes_are_named(wrong, key):
+    """Each mistake is caught under its key by the visible cases (a learner sees it before grading)."""
+    wrong.__name__ = "quantize_int8"
+    assert failure(EXERCISES["quantize_int8"].check, wrong).key == key
+
+
+def test_quantize_int8_answer_keeps_every_weight_within_half_a_step():
+    weight = randn(64, 200) * (10 ** torch.linspace(-3, 1, 64))[:, None]
+    weight[5] = 0.0
+    q, scale = answers.quantize_int8(weight)
+    assert q.dtype == torch.int8 and scale.shape == (64,)
+    assert int(q.min()) >= -127 and int(q.abs().max()) == 127
+    assert torch.equal(q[5], torch.zeros(200, dtype=torch.int8))
+    assert ((weight - q.float() * scale[:, None]).abs() <= scale[:, None] / 2 * (1 + 1e-5)).all()
+    with pytest.raises(ValueError, match="2-D floating-point"):
+        answers.quantize_int8(torch.ones(3, dtype=torch.int64).reshape(1, 3))
+
+
 def test_every_declared_mistake_is_caught_above():
     caught = {
         "cosine_similarity": {key for _, key in COSINE_MISTAKES},
@@ -528,6 +597,7 @@ def test_every_declared_mistake_is_caught_above():
         "causal_mask": {key for _, key in MASK_MISTAKES},
         "scaled_dot_product_attention": {key for _, key, _ in ATTENTION_MISTAKES},
         "sample_next_token": {key for _, key, _ in SAMPLING_MISTAKES} | {"keep_top_token"},
+        "quantize_int8": {key for _, key in QUANTIZE_MISTAKES},
     }
     assert {name: set(EXERCISES[name].mistakes) - keys for name, keys in caught.items()} == dict.fromkeys(caught, set())
 

@@ -1,5 +1,6 @@
 """Notebook A's exercises (the lifecycle of a token): cosine_similarity, nearest_neighbors,
-causal_mask, scaled_dot_product_attention and sample_next_token, with the helpers their answers share.
+causal_mask, scaled_dot_product_attention, sample_next_token and quantize_int8, with the helpers
+their answers share.
 
 When an answer is wrong, the cases compute what the usual mistakes would have produced (no sqrt(d),
 the mask read the wrong way round, top-p one token short, ...) and name the one that matches, so the
@@ -17,7 +18,7 @@ import torch.nn.functional as F
 
 from course_lib.exercises.engine import Exercise, Trial, matching, rounded
 from course_lib.exercises.onramp import softmax_with_temperature
-from course_lib.models import llama
+from course_lib.models import int8, llama
 from course_lib.validation import is_number, is_whole
 
 
@@ -756,4 +757,143 @@ SAMPLE_NEXT_TOKEN = Exercise(
     ),
 )
 
-EXERCISES = (COSINE_SIMILARITY, NEAREST_NEIGHBORS, CAUSAL_MASK, SCALED_DOT_PRODUCT_ATTENTION, SAMPLE_NEXT_TOKEN)
+
+# --------------------------------------------------------------------------------------------
+# quantize_int8
+# --------------------------------------------------------------------------------------------
+def quantize_int8(weight) -> tuple[torch.Tensor, torch.Tensor]:
+    """(q, scale): int8 values of the same shape and one float scale per row, weight ~ q * scale[:, None]."""
+    weight = torch.as_tensor(weight)
+    if weight.dim() != 2 or not weight.is_floating_point():
+        raise ValueError(f"expected a 2-D floating-point weight matrix, got {weight.dim()}-D {weight.dtype}")
+    return int8.quantize_int8(weight)
+
+
+def _quantized(t: Trial, weight: torch.Tensor, what: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The learner's (q, scale), after checking their types, shapes and that each row has its own scale."""
+    got = t.call(weight, what=what)
+    if not (isinstance(got, (tuple, list)) and len(got) == 2 and all(torch.is_tensor(x) for x in got)):
+        t.fail("not_a_pair", f"{what}: return two tensors, (q, scale)", "(q, scale)", type(got).__name__)
+    q, scale = got
+    if q.dtype != torch.int8:
+        t.fail("not_int8", f"{what}: q should hold 8-bit integers", "torch.int8", q.dtype)
+    if tuple(q.shape) != tuple(weight.shape):
+        t.fail("shape", f"{what}: q has one integer per weight", tuple(weight.shape), tuple(q.shape))
+    rows, expected = weight.shape[0], weight.double().abs().amax(dim=1) / 127
+    if scale.numel() == 1 and rows > 1:
+        t.fail("per_tensor", f"{what}: one scale per row", (rows,), tuple(scale.shape))
+    if tuple(scale.shape) == (weight.shape[1],) and weight.shape[1] != rows:
+        t.fail("per_column", f"{what}: one scale per row", (rows,), tuple(scale.shape))
+    if tuple(scale.shape) != (rows,):
+        t.fail("shape", f"{what}: scale has one number per row", (rows,), tuple(scale.shape))
+    if not scale.is_floating_point() or not torch.isfinite(scale).all():
+        t.fail("zero_row" if bool((weight == 0).all(dim=1).any()) else "not_finite",
+               f"{what}: every scale should be a finite float", "finite floats", _few(scale))
+    scale = scale.double()
+    nonzero = expected > 0
+    if torch.allclose(scale[nonzero], scale[nonzero][:1].expand(int(nonzero.sum())), rtol=1e-6) \
+            and not torch.allclose(expected[nonzero], expected[nonzero][:1].expand(int(nonzero.sum())), rtol=1e-6):
+        t.fail("per_tensor", f"{what}: every row got the same scale, though its rows differ in size",
+               _few(expected), _few(scale))
+    if int(q.min()) < -127:
+        t.fail("overflow", f"{what}: q should stay within -127..127", "-127 or more", int(q.min()))
+    if not torch.allclose(scale[nonzero], expected[nonzero], rtol=1e-5):
+        t.fail("scale", f"{what}: each row's scale should be max |w| / 127", _few(expected[nonzero]),
+               _few(scale[nonzero]))
+    return q, scale
+
+
+def _few(values: torch.Tensor) -> list[float]:
+    return rounded(values.flatten()[:6], 6)
+
+
+def within_half_a_step(t: Trial, weight: torch.Tensor, what: str) -> None:
+    """The promise of rounding to the nearest level: each weight is off by at most half its row's step."""
+    q, scale = _quantized(t, weight, what)
+    steps = weight.double() / scale[:, None]  # where each weight falls, in steps of its row's scale
+    error = (steps - q.double()).abs()
+    if (error > 0.5 + 1e-4).any():
+        # Every integer on zero's side of its weight: cut toward zero instead of rounded.
+        truncated = bool((q.double().abs() <= steps.abs() + 1e-4).all())
+        row = int((error > 0.5 + 1e-4).any(dim=1).nonzero()[0])
+        t.fail("truncated" if truncated else "values",
+               f"{what}: q * scale should be within half a step (scale / 2) of each weight; row {row} is not",
+               "at most 0.5 steps off", f"{error[row].max().item():.3g} steps off")
+
+
+def _rows_of_many_sizes(seed: int, rows: int, cols: int, dtype=torch.float32) -> torch.Tensor:
+    """Random rows whose sizes span four orders of magnitude, as a real layer's rows can."""
+    generator = torch.Generator().manual_seed(seed)
+    sizes = 10 ** (torch.rand(rows, 1, generator=generator) * 4 - 3)
+    return (torch.randn(rows, cols, generator=generator) * sizes).to(dtype)
+
+
+def a_matrix_by_hand(t: Trial) -> None:
+    weight = torch.tensor([[127.0, -63.4, 0.4], [2.54, -1.0, 0.3]])
+    what = "quantize_int8 of [[127, -63.4, 0.4], [2.54, -1.0, 0.3]]"
+    q, _ = _quantized(t, weight, what)
+    expected = [[127, -63, 0], [127, -50, 15]]
+    if q.tolist() != expected:
+        within_half_a_step(t, weight, what)  # names truncation
+        t.fail("values", f"{what}: the integers (round(w / scale))", expected, q.tolist())
+
+
+def rows_of_many_sizes(t: Trial) -> None:
+    within_half_a_step(t, _rows_of_many_sizes(0, 16, 48), "a (16, 48) matrix whose rows differ in size")
+
+
+def a_row_of_zeros(t: Trial) -> None:
+    weight = _rows_of_many_sizes(1, 4, 8)
+    weight[2] = 0.0
+    what = "a (4, 8) matrix whose third row is all zeros"
+    q, scale = _quantized(t, weight, what)
+    if bool((q[2] != 0).any()):
+        t.fail("zero_row", f"{what}: a row of zeros stays zeros", [0] * 8, q[2].tolist())
+    within_half_a_step(t, weight, what)
+
+
+def extremes_reach_127(t: Trial) -> None:
+    weight = _rows_of_many_sizes(2, 8, 32)
+    weight[3, 5] = -weight[3].abs().max() * 2  # a row whose largest weight is negative
+    what = "a matrix whose row 3 peaks at a negative weight"
+    q, _ = _quantized(t, weight, what)
+    if int(q[3, 5]) != -127:
+        t.fail("overflow" if int(q[3, 5]) == -128 else "scale", f"{what}: its largest |w| should land on -127",
+               -127, int(q[3, 5]))
+    within_half_a_step(t, weight, what)
+
+
+def a_layer_sized_matrix(t: Trial) -> None:
+    within_half_a_step(t, _rows_of_many_sizes(3, 576, 1536), "a (576, 1536) matrix, SmolLM2's feed-forward size")
+
+
+def a_float64_matrix(t: Trial) -> None:
+    within_half_a_step(t, _rows_of_many_sizes(4, 8, 16, torch.float64), "a float64 matrix")
+
+
+QUANTIZE_INT8 = Exercise(
+    name="quantize_int8",
+    answer=quantize_int8,
+    probe=lambda f: f(torch.ones(2, 3)),
+    mistakes={
+        "not_a_pair": "return both: q (int8, the weight's shape) and scale (one float per row), as (q, scale)",
+        "not_int8": "convert the rounded values with .to(torch.int8)",
+        "shape": "q has the weight's shape; scale has one entry per row: weight.abs().amax(dim=1) / 127",
+        "per_tensor": "one scale for the whole matrix squeezes the small rows onto a few levels: take the "
+                      "maximum per row, weight.abs().amax(dim=1), so each row gets its own scale",
+        "per_column": "amax over dim=0 gives one scale per column: take it over dim=1, one per row (per output)",
+        "scale": "each row's scale is its largest |w| divided by 127, so that weight lands exactly on ±127",
+        "overflow": "int8 holds -128..127: a value of 128 wraps round to -128. Divide by 127 (not 128) and clamp "
+                    "to -127..127, so the range stays symmetric",
+        "truncated": ".to(torch.int8) cuts toward zero: round to the nearest integer first with torch.round",
+        "zero_row": "a row of zeros has max 0, and 0 / 0 is NaN: give such a row a scale of 1 (any scale stores "
+                    "0 exactly), e.g. torch.where(scale > 0, scale, torch.ones_like(scale))",
+        "not_finite": "every scale must be a finite float: compute it in floating point, max |w| / 127",
+        "values": "q = round(w / scale[:, None]), clamped to -127..127, with scale = max |w| per row / 127",
+    },
+    visible=(a_matrix_by_hand, rows_of_many_sizes, a_row_of_zeros),
+    hidden=(extremes_reach_127, a_layer_sized_matrix, a_float64_matrix),
+)
+
+EXERCISES = (COSINE_SIMILARITY, NEAREST_NEIGHBORS, CAUSAL_MASK, SCALED_DOT_PRODUCT_ATTENTION, SAMPLE_NEXT_TOKEN,
+             QUANTIZE_INT8)

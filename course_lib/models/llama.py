@@ -187,11 +187,19 @@ def init_weights(module: nn.Module, std: float = 0.02) -> None:
         nn.init.normal_(module.weight, mean=0.0, std=std)
 
 
+class TiedEmbedding(nn.Embedding):
+    """The token table, used twice: a token id looks up its row on the way in, and on the way out the
+    final vector is compared with every row ("tied" unembedding): logit = <final vector, token's row>."""
+
+    def unembed(self, x: torch.Tensor) -> torch.Tensor:
+        return x @ self.weight.T
+
+
 class Llama(nn.Module):
     def __init__(self, cfg: LlamaConfig):
         super().__init__()
         self.cfg = cfg
-        self.embed = nn.Embedding(cfg.vocab_size, cfg.dim)
+        self.embed = TiedEmbedding(cfg.vocab_size, cfg.dim)
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
         self.norm = RMSNorm(cfg.dim, cfg.norm_eps)
         cos, sin = rope_angles(cfg.head_dim, cfg.max_seq_len, cfg.rope_theta)
@@ -199,10 +207,9 @@ class Llama(nn.Module):
         self.register_buffer("rope_sin", sin, persistent=False)
         self.apply(init_weights)
 
-
     @property
     def device(self) -> torch.device:
-        return self.embed.weight.device
+        return self.rope_cos.device
 
     def forward(self, ids: torch.Tensor, cache: KVCache | None = None, capture: Capture | None = None):
         """Logits (batch, time, vocab) for the token after each position of `ids` (batch, time).
@@ -221,8 +228,7 @@ class Llama(nn.Module):
             x = block(x, cos, sin, layer, cache, capture)
             if capture is not None:
                 capture.hidden_states.append(x)
-        # The unembedding shares the embedding matrix ("tied"): logit = <final vector, token's embedding>.
-        return self.norm(x) @ self.embed.weight.T
+        return self.embed.unembed(self.norm(x))
 
     @contextmanager
     def using_attention(self, attention_fn):

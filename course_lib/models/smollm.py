@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from course_lib.device import get_device
+from course_lib.models.int8 import quantize_model
 from course_lib.models.llama import Capture, Llama, LlamaConfig
 from course_lib.paths import cache_dir
 
@@ -162,12 +163,14 @@ def dequantize_weights(reader, progress: bool = True) -> dict[str, torch.Tensor]
     return weights
 
 
-def expected_shapes(config: LlamaConfig) -> dict[str, torch.Size]:
+def expected_shapes(config: LlamaConfig, int8: bool = False) -> dict[str, torch.Size]:
     with torch.device("meta"):  # shapes only: no memory, no data
-        return {name: p.shape for name, p in Llama(config).state_dict().items()}
+        model = Llama(config)
+        return {name: p.shape for name, p in (quantize_model(model) if int8 else model).state_dict().items()}
 
 
-def load_cached_weights(path: Path, gguf_hash: str) -> tuple[GGUFContents, dict[str, torch.Tensor]] | None:
+def load_cached_weights(path: Path, gguf_hash: str,
+                        int8: bool = False) -> tuple[GGUFContents, dict[str, torch.Tensor]] | None:
     """The cached metadata and weights, or None if the file is missing, truncated, corrupt or does not match.
 
     The tensors are memory-mapped from the file, not read: loading is immediate and the operating
@@ -191,7 +194,7 @@ def load_cached_weights(path: Path, gguf_hash: str) -> tuple[GGUFContents, dict[
         return None
     # Matrices are stored transposed (see save_cached_weights): .T views them back, for free.
     weights = {name: t.T if t.ndim == 2 else t for name, t in stored.items()}
-    if {name: t.shape for name, t in weights.items()} != expected_shapes(contents.config):
+    if {name: t.shape for name, t in weights.items()} != expected_shapes(contents.config, int8):
         return None
     # A NaN or an infinity anywhere makes the sum one too: a single fast pass over the weights (0.02 s,
     # where torch.isfinite(t).all() makes a boolean tensor of every weight and takes 0.3 s).
@@ -237,8 +240,10 @@ def build_tokenizer(contents: GGUFContents):
 class SmolLM:
     """SmolLM2-135M-Instruct: our Llama with its real weights, its tokenizer and its chat template."""
 
-    def __init__(self, model: Llama, tokenizer, contents: GGUFContents, load_seconds: float, from_cache: bool):
+    def __init__(self, model: Llama, tokenizer, contents: GGUFContents, load_seconds: float, from_cache: bool,
+                 precision: str = "float32"):
         self.model = model
+        self.precision = precision
         self.tokenizer = tokenizer
         self.config = contents.config
         self.bos_id, self.eos_id = contents.bos_id, contents.eos_id
@@ -250,12 +255,17 @@ class SmolLM:
     def device(self) -> torch.device:
         return self.model.device
 
+    @property
+    def weight_bytes(self) -> int:
+        """Bytes of every weight (int8 values and their scales included): what a token streams."""
+        return sum(t.numel() * t.element_size() for t in self.model.state_dict().values())
+
     def __repr__(self) -> str:
-        params = sum(p.numel() for p in self.model.parameters())
+        params = sum(shape.numel() for shape in expected_shapes(self.config).values())
         return (f"SmolLM2-135M-Instruct: {params / 1e6:.0f}M parameters, {self.config.n_layers} layers, "
                 f"{self.config.n_heads} heads ({self.config.n_kv_heads} KV), vocabulary {self.config.vocab_size}, "
-                f"on {self.device}; loaded in {self.load_seconds:.1f} s"
-                f"{' from the cache' if self.from_cache else ''}")
+                f"{self.precision} weights ({self.weight_bytes / 1e6:.0f} MB) on {self.device}; "
+                f"loaded in {self.load_seconds:.1f} s{' from the cache' if self.from_cache else ''}")
 
     # Text <-> token ids -----------------------------------------------------------------------
     def encode(self, text: str) -> list[int]:
@@ -386,41 +396,75 @@ _BYTE_OF_CHAR = {char: byte for byte, char in _bytes_to_unicode().items()}
 
 _LOADED: dict[tuple[str, str], SmolLM] = {}
 
+# Each precision and the dtype its activations (and its floating-point weights) run in.
+PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16, "int8": torch.float32}
 
-def load_smollm2(device: str | torch.device | None = None, dtype: torch.dtype = torch.float32,
-                 progress: bool = True) -> SmolLM:
-    """SmolLM2-135M-Instruct on `device` (default: get_device()), loaded once per process.
 
-    The first load ever reads and dequantizes the GGUF file (seconds) and caches the float32 weights
-    with the file's metadata under cache_dir(); later loads read only the cache (about a second).
-    A missing, partial or corrupt cache is rebuilt.
+def cache_file(gguf_hash: str, precision: str) -> Path:
+    suffix = "-int8" if precision == "int8" else ""  # bfloat16 is cast from the float32 cache at load
+    return cache_dir() / f"smollm2-135m-{gguf_hash[:16]}-v{CACHE_FORMAT}{suffix}.safetensors"
+
+
+def cached_or_built_weights(gguf_hash: str, int8: bool, progress: bool):
+    """(contents, weights, from_cache): from the cache if it holds them, else built and cached.
+
+    float32: dequantized from the GGUF file. int8: quantized from the float32 weights (see int8.py),
+    so a first int8 load also fills the float32 cache.
     """
-    device = torch.device(device) if device is not None else get_device()
-    key = (str(device), str(dtype))
-    if key in _LOADED:
-        return _LOADED[key]
-    started = time.perf_counter()
-    path = gguf_path()
-    gguf_hash = file_sha256(path)
-    cached = cache_dir() / f"smollm2-135m-{gguf_hash[:16]}-v{CACHE_FORMAT}.safetensors"
-    loaded = load_cached_weights(cached, gguf_hash)
-    from_cache = loaded is not None
+    path = cache_file(gguf_hash, "int8" if int8 else "float32")
+    loaded = load_cached_weights(path, gguf_hash, int8)
     if loaded is not None:
-        contents, weights = loaded
+        return (*loaded, True)
+    if int8:
+        contents, weights, _ = cached_or_built_weights(gguf_hash, False, progress)
+        with torch.device("meta"):
+            model = Llama(contents.config)
+        model.load_state_dict(weights, assign=True)
+        weights = quantize_model(model).state_dict()
     else:
         from gguf import GGUFReader
 
-        reader = GGUFReader(path)
+        reader = GGUFReader(gguf_path())
         contents = read_gguf_metadata(reader)
         weights = dequantize_weights(reader, progress=progress)
-        save_cached_weights(cached, weights, contents, gguf_hash)
-    # The column-major matrices are for CPU BLAS (see column_major); a GPU gets the usual layout.
-    layout = torch.preserve_format if device.type == "cpu" else torch.contiguous_format
-    weights = {name: t.to(device, dtype, memory_format=layout) for name, t in weights.items()}
+    save_cached_weights(path, weights, contents, gguf_hash)
+    return contents, weights, False
+
+
+def load_smollm2(device: str | torch.device | None = None, precision: str = "float32",
+                 progress: bool = True) -> SmolLM:
+    """SmolLM2-135M-Instruct on `device` (default: get_device()), loaded once per process and precision.
+
+    precision: "float32" (the default, exact: what the tests and the widgets that look inside the
+    model use), "bfloat16" (half the bytes; fast on a GPU) or "int8" (every matrix as int8 rows with
+    one scale per row, a quarter of the bytes, activations in float32: see models/int8.py).
+
+    The first load ever reads and dequantizes the GGUF file (seconds) and caches the float32 weights
+    with the file's metadata under cache_dir() (the int8 weights beside them); later loads read only
+    the cache (about a second). A missing, partial or corrupt cache is rebuilt.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(map(repr, PRECISIONS))}, got {precision!r}")
+    device = torch.device(device) if device is not None else get_device()
+    key = (str(device), precision)
+    if key in _LOADED:
+        return _LOADED[key]
+    started = time.perf_counter()
+    int8, dtype = precision == "int8", PRECISIONS[precision]
+    contents, weights, from_cache = cached_or_built_weights(file_sha256(gguf_path()), int8, progress)
+    # The column-major float matrices are for CPU BLAS (see column_major); a GPU, and the int8 kernel,
+    # get the usual layout. Integers stay integers.
+    column_major = device.type == "cpu" and not int8
+    weights = {name: t.to(device, dtype if t.is_floating_point() else t.dtype) for name, t in weights.items()}
+    if not column_major:  # .to() keeps a cached matrix's transposed view when nothing needs copying
+        weights = {name: t.contiguous() for name, t in weights.items()}
     with torch.device("meta"):
         model = Llama(contents.config)
+        if int8:
+            quantize_model(model)
     model.load_state_dict(weights, assign=True)  # the meta model takes the tensors as they are
     model = model.to(device=device, dtype=dtype).eval()  # the RoPE tables
-    smol = SmolLM(model, build_tokenizer(contents), contents, time.perf_counter() - started, from_cache)
+    smol = SmolLM(model, build_tokenizer(contents), contents, time.perf_counter() - started, from_cache,
+                  precision)
     _LOADED[key] = smol
     return smol
