@@ -468,7 +468,8 @@ TROPHY_SENTENCE = "The trophy did not fit in the suitcase because it was too big
 # The cells the test looks into, by their cell ids (set in the solution notebooks and kept in the
 # student versions): an edit to a cell's code does not lose it.
 LIFECYCLE_CELLS = ("compression-chart", "tokenizer-box", "languages-chart", "embedding-map", "bank-states-chart",
-                   "attention-hover", "tiny-model-paris-chart", "cost-calculator", "temperature-explorer")
+                   "attention-hover", "tiny-model-paris-chart", "cost-calculator", "temperature-explorer",
+                   "inference-lab")
 
 # Marks each of those cells' node with data-course-cell=ID, so locators can be scoped to one cell's
 # outputs; returns the ids it found among the notebook's code cells.
@@ -524,6 +525,7 @@ def drive_the_lifecycle(page, lab: Lab, tmp_path: Path):
     check_attention_hover(page, outputs("attention-hover"), tmp_path)
     check_cost_calculator(page, outputs("cost-calculator"), tmp_path)
     entities = check_temperature_filters(page, outputs("temperature-explorer"), tmp_path)
+    check_inference_cost(page, outputs("inference-lab"), tmp_path)
     check_lifecycle_figures(page, outputs, tmp_path)
     print(f"notebook A in the browser: {time.monotonic() - started:.0f} s")
     # Last, so that these do not hide the checks of the other widgets.
@@ -640,6 +642,36 @@ def check_cost_calculator(page, out, tmp_path: Path):
     price.press("Enter")
     expect(out).to_contain_text("must be a number > 0")
     expect(caption).to_contain_text("3.14e+23")
+
+
+def check_inference_cost(page, out, tmp_path: Path):
+    """A8's lab: speed, bytes and agreement as bars for the three precisions, under titles that do not
+    run into each other; a caption reading int8 against float32; a price table that follows the price
+    and refuses a negative one in words, its prices kept."""
+    from playwright.sync_api import expect
+
+    caption = out.locator(".widget-html-content").filter(has_text="float32's speed").first
+    expect(caption, "the inference lab did not render").to_contain_text("int8", timeout=RENDER_S * 1000)
+    plot = out.locator(".js-plotly-plot").first
+    expect(plot.locator(".barlayer .point")).to_have_count(9)
+    titles = [plot.locator(".annotation").nth(i).bounding_box() for i in range(3)]
+    for left, right in zip(titles, titles[1:]):
+        assert left["x"] + left["width"] <= right["x"], f"the chart titles overlap: {left} {right}"
+    table = out.locator("table").first
+    expect(table.locator("tr")).to_have_count(4)
+    plot.scroll_into_view_if_needed()
+    expect(plot).to_be_in_viewport()
+    out.screenshot(path=str(tmp_path / "lifecycle_inference_cost.png"))
+    first = table.text_content()
+    price = out.locator(".widget-text").filter(has_text="$ per hour").locator("input")
+    price.fill("7.2")
+    price.press("Enter")
+    expect(table).not_to_have_text(first)
+    priced = table.text_content()
+    price.fill("-1")
+    price.press("Enter")
+    expect(out).to_contain_text("the prices below are for the last valid one")
+    assert table.text_content() == priced
 
 
 def check_attention_hover(page, out, tmp_path: Path):

@@ -57,12 +57,13 @@ class InferenceCost(widgets.VBox):
                        error_y=dict(type="data", symmetric=False,
                                     array=[max(r.speeds) - s for r, s in zip(self.runs, speeds)],
                                     arrayminus=[s - min(r.speeds) for r, s in zip(self.runs, speeds)]),
-                       text=[f"{s:.0f}" for s in speeds], textposition="inside")
+                       text=[f"{s:.0f}" for s in speeds], textposition="inside", insidetextanchor="middle")
         figure.add_bar(x=names, y=[run.weight_bytes / 1e6 for run in self.runs], marker_color=colours,
                        row=1, col=2, showlegend=False, text=[f"{r.weight_bytes / 1e6:.0f}" for r in self.runs],
-                       textposition="inside")
+                       textposition="inside", insidetextanchor="middle")
         figure.add_bar(x=names, y=[100 * run.agreement for run in self.runs], marker_color=colours, row=1, col=3,
-                       showlegend=False, text=[f"{100 * r.agreement:.1f}" for r in self.runs], textposition="inside")
+                       showlegend=False, text=[f"{100 * r.agreement:.1f}" for r in self.runs],
+                       textposition="inside", insidetextanchor="middle")
         figure.update_yaxes(rangemode="tozero")
         figure.update_yaxes(range=[0, 100], row=1, col=3)
         figure.update_layout(height=340, margin=dict(l=10, r=10, t=80, b=30),
