@@ -199,14 +199,13 @@ def worker_agreement(args) -> dict:
     import torch
 
     from course_lib.data.corpus import python_docs_text
+    from course_lib.inference import window_logits
     from course_lib.models.smollm import load_smollm2
 
     exact = load_smollm2(device=args.device, progress=False)
     int8 = load_smollm2(device=args.device, precision="int8", progress=False)
     ids = exact.encode(python_docs_text())[:AGREEMENT_TOKENS]
-    with torch.inference_mode():
-        reference, logits = (torch.cat([smol.model(torch.tensor([ids[start:start + 256]], device=smol.device))[0]
-                                        for start in range(0, len(ids), 256)]).float().cpu() for smol in (exact, int8))
+    reference, logits = (torch.cat([w.float().cpu() for w in window_logits(smol, ids)]) for smol in (exact, int8))
     same = reference.argmax(-1) == logits.argmax(-1)
     best_two = reference.topk(2, dim=-1).values
     confident = best_two[:, 0] - best_two[:, 1] >= CONFIDENT_MARGIN

@@ -43,12 +43,17 @@ def generation_speeds(smol, prompt_ids: list[int], new_tokens: int, repeats: int
     return speeds
 
 
-@torch.inference_mode()
+def window_logits(smol, ids: list[int], window: int = 256):
+    """The logits (positions, vocab) after each position of `ids`, one window of `window` tokens at a
+    time (each window read from its own start, so a long text costs no more memory than one window)."""
+    with torch.inference_mode():
+        for start in range(0, len(ids), window):
+            yield smol.model(torch.tensor([ids[start:start + window]], device=smol.device))[0]
+
+
 def top_tokens(smol, ids: list[int], window: int = 256) -> torch.Tensor:
     """The top next token after every position of `ids`, read in windows of `window` tokens."""
-    tops = [smol.model(torch.tensor([ids[start:start + window]], device=smol.device))[0].argmax(-1).cpu()
-            for start in range(0, len(ids), window)]
-    return torch.cat(tops)
+    return torch.cat([logits.argmax(-1).cpu() for logits in window_logits(smol, ids, window)])
 
 
 def measure_precision(smol, reference_tops: torch.Tensor, text_ids: list[int], prompt: str,

@@ -6,7 +6,7 @@ import torch
 
 from course_lib import paths
 from course_lib.data import python_docs_text
-from course_lib.inference import top_tokens
+from course_lib.inference import top_tokens, window_logits
 from course_lib.models import int8, smollm
 from course_lib.models.llama import Llama, LlamaConfig
 from course_lib.models.smollm import load_smollm2
@@ -64,9 +64,7 @@ def test_a_small_llama_quantized_keeps_its_predictions_and_refuses_a_bad_quantiz
 
 def test_int8_smollm2_changes_the_top_token_only_where_float32_is_nearly_undecided(exact, quantized):
     ids = exact.encode(python_docs_text(6000))[:1024]
-    with torch.inference_mode():
-        reference, logits = (torch.cat([smol.model(torch.tensor([ids[start:start + 256]]))[0]
-                                        for start in range(0, len(ids), 256)]) for smol in (exact, quantized))
+    reference, logits = (torch.cat(list(window_logits(smol, ids))) for smol in (exact, quantized))
     same = reference.argmax(-1) == logits.argmax(-1)
     assert same.float().mean() >= AGREEMENT_FLOOR, f"int8's top token is float32's at only {same.float().mean():.1%}"
     best_two = reference.topk(2, dim=-1).values

@@ -437,7 +437,8 @@ def load_smollm2(device: str | torch.device | None = None, precision: str = "flo
 
     precision: "float32" (the default, exact: what the tests and the widgets that look inside the
     model use), "bfloat16" (half the bytes; fast on a GPU) or "int8" (every matrix as int8 rows with
-    one scale per row, a quarter of the bytes, activations in float32: see models/int8.py).
+    one scale per row, a quarter of the bytes; norms and attention in float32, and on a CPU each
+    product's input rounded to bfloat16 for the int8 kernel: see models/int8.py).
 
     The first load ever reads and dequantizes the GGUF file (seconds) and caches the float32 weights
     with the file's metadata under cache_dir() (the int8 weights beside them); later loads read only
