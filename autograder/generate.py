@@ -8,12 +8,14 @@
 What it does, for each solutions/<a>/<a>.ipynb:
   1. strips it in place: outputs, execution counts, widget state and volatile metadata go, every
      cell gets a stable id, so solutions are committed clean and diffs stay reviewable; the Colab
-     setup cell is written from pyproject.toml (autograder/colab.py);
+     setup cell is written from pyproject.toml (autograder/colab.py), and each exercise's hints
+     (declared with it in course_lib/exercises) as a folded cell above its answer cell;
   2. runs `nbgrader generate_assignment` on a copy, in a temporary course directory with no
      gradebook (so nothing but notebooks/ changes in the repository), strips the result the same
      way, and writes it to notebooks/<a>/ (together with any other files in solutions/<a>/).
 
-Then it points the README's "open in Colab" links at pyproject.toml's Repository.
+Then it writes GLOSSARY.md from course_lib/glossary.py and points the README's "open in Colab"
+links at pyproject.toml's Repository.
 
 --check does steps 1 and 2 in memory and in a temporary directory and compares the result with
 what is on disk, file by file (notebooks are compared as parsed JSON, so the comparison does not
@@ -23,6 +25,7 @@ notebook differs from what nbgrader generates, is missing, or has no source any 
 from __future__ import annotations
 
 import argparse
+import ast
 import copy
 import filecmp
 import hashlib
@@ -34,6 +37,7 @@ import tempfile
 from pathlib import Path
 
 import nbformat
+from nbgrader.preprocessors import ClearSolutions
 
 from autograder import colab, course
 
@@ -44,6 +48,18 @@ IGNORE = shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", "*.pyc", ".
 DROP_NB_METADATA = ("widgets", "vscode", "varInspector", "toc", "execution")
 # Cell-level metadata written by front-ends while running or viewing a notebook.
 DROP_CELL_METADATA = ("execution", "ExecuteTime", "collapsed", "scrolled", "trusted", "widgets")
+
+
+class ClearSolutionsRunAllSafe(ClearSolutions):
+    """nbgrader's ClearSolutions, but a solution region at the top level of a cell (a prediction, the
+    claims) keeps no `raise NotImplementedError()`: it would stop Run All there. Such a cell declares
+    its answers as `name = ...` above the region, and the check of `...` fails as the stub would."""
+
+    def _replace_solution_region(self, cell, language: str) -> bool:
+        replaced = super()._replace_solution_region(cell, language)
+        if replaced and cell.cell_type == "code":
+            cell.source = "\n".join(line for line in cell.source.split("\n") if line != "raise NotImplementedError()")
+        return replaced
 
 
 # --------------------------------------------------------------------------------------------
@@ -81,6 +97,52 @@ def strip_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
             cell.id = cell_id
         seen.add(cell_id)
     return nb
+
+
+def checked_exercise(source: str) -> str | None:
+    """The exercise a visible test cell checks: `check(fn, ...)` names it by the function, or by
+    `exercise="..."`; None for a hidden test cell or a cell without a check."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "check":
+            keywords = {k.arg: k.value for k in node.keywords}
+            if isinstance(keywords.get("hidden"), ast.Constant) and keywords["hidden"].value:
+                return None
+            if isinstance(keywords.get("exercise"), ast.Constant):
+                return keywords["exercise"].value
+            if node.args and isinstance(node.args[0], ast.Name):
+                return node.args[0].id
+    return None
+
+
+def write_hint_cells(nb: nbformat.NotebookNode) -> bool:
+    """Put each checked exercise's hints, as declared, in a markdown cell (id hints-<name>) right
+    above the answer cell before its test; True if anything changed."""
+    from course_lib.exercises import EXERCISES  # imports torch: only when generating
+
+    changed = False
+    for index in range(len(nb.cells) - 1, -1, -1):
+        cell = nb.cells[index]
+        if not (cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade")):
+            continue
+        declared = EXERCISES.get(checked_exercise(cell.source) or "")
+        if declared is None or not declared.hints:
+            continue
+        answer = next((i for i in range(index - 1, -1, -1)
+                       if nb.cells[i].metadata.get("nbgrader", {}).get("solution")), None)
+        if answer is None:
+            continue
+        cell_id, text = f"hints-{declared.name}", declared.hints_markdown()
+        existing = next((c for c in nb.cells if c.get("id") == cell_id), None)
+        if existing is None:
+            nb.cells.insert(answer, nbformat.v4.new_markdown_cell(text, id=cell_id))
+            changed = True
+        elif existing.source != text:
+            existing.source, changed = text, True
+    return changed
 
 
 def dirt(nb: nbformat.NotebookNode) -> list[str]:
@@ -211,9 +273,11 @@ def main(argv: list[str] | None = None) -> int:
         if setup:
             written = colab.setup_cell(root)
             stale_setup, setup[0].source = setup[0].source != written, written
+        stale_hints = write_hint_cells(stripped)
         clean = notebook_text(stripped)
         if path.read_text(encoding="utf-8") != clean:
-            what = ", ".join(dirt(nb) + (["a Colab setup cell out of date with pyproject.toml"] if stale_setup else [])) \
+            what = ", ".join(dirt(nb) + (["a Colab setup cell out of date with pyproject.toml"] if stale_setup else [])
+                             + (["hints out of date with course_lib/exercises"] if stale_hints else [])) \
                 or "formatting or volatile metadata"
             if args.check:
                 problems.append(f"{rel}: not stripped ({what})")
@@ -245,7 +309,17 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 print(f"notebooks/{name}/ is up to date")
 
-    # 3. the README's "open in Colab" links
+    # 3. the glossary page, from course_lib/glossary.py
+    from course_lib import glossary
+    page = root / "GLOSSARY.md"
+    if (root / "course_lib").is_dir() and (not page.is_file() or page.read_text(encoding="utf-8") != glossary.markdown()):
+        if args.check:
+            problems.append("GLOSSARY.md: out of date with course_lib/glossary.py")
+        else:
+            page.write_text(glossary.markdown(), encoding="utf-8")
+            print("wrote GLOSSARY.md")
+
+    # 4. the README's "open in Colab" links
     readme = root / "README.md"
     if readme.is_file() and (root / "pyproject.toml").is_file():
         text = readme.read_text(encoding="utf-8")

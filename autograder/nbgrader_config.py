@@ -20,12 +20,14 @@ Environment variables read here (the grading scripts and tests set them; all opt
 import os
 
 from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
-from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, GetGrades, IgnorePattern,
+from nbgrader.converters import GenerateAssignment
+from nbgrader.preprocessors import (AssignLatePenalties, ClearSolutions, CheckCellMetadata, GetGrades, IgnorePattern,
                                     LimitOutput, SaveAutoGrades)
 
 # nbgrader puts its working directory, the course root, on the path: this package is found there.
 from autograder import course
 from autograder.feedback import HideHiddenTests
+from autograder.generate import ClearSolutionsRunAllSafe
 from autograder.sandbox import GuardedExecute
 
 c = get_config()  # noqa: F821  (provided by traitlets when it loads this file)
@@ -47,6 +49,9 @@ c.CourseDirectory.db_url = f"sqlite:///{course.ROOT / course.GRADEBOOK}"
 # kernels nbgrader starts inherit this process's environment, so setting it here is enough.
 if not os.environ.get("COURSE_FAST"):
     os.environ["COURSE_FAST"] = "1"
+# A failed check raises under grading (nbgrader scores the test cell zero); in a learner's notebook it
+# shows a panel and the notebook runs on (course_lib/exercises/__init__.py).
+os.environ["COURSE_GRADING"] = "1"
 # Grading must never depend on a GPU being present or absent.
 os.environ.setdefault("COURSE_DEVICE", "cpu")
 
@@ -91,6 +96,8 @@ c.LimitOutput.max_traceback = 60
 # --- generating the student notebooks ----------------------------------------------------------
 # nbgrader's ClearOutput already drops outputs and execution counts; `python -m autograder generate`
 # additionally strips widget state and volatile metadata before and after generation.
+c.GenerateAssignment.preprocessors = [ClearSolutionsRunAllSafe if p is ClearSolutions else p
+                                      for p in GenerateAssignment.class_traits()["preprocessors"].default()]
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 c.ClearSolutions.begin_solution_delimeter = "BEGIN SOLUTION"

@@ -283,7 +283,8 @@ def execute(nb, folder: Path, timeout: int) -> int | None:
                             interrupt_on_timeout=True, startup_timeout=120,
                             resources={"metadata": {"path": str(folder)}},
                             on_cell_start=lambda cell, cell_index: started.append(cell_index))
-    env = {**os.environ, "COURSE_FAST": "1"}
+    # COURSE_GRADING: a failed check raises, as in grading (course_lib/exercises), not a panel.
+    env = {**os.environ, "COURSE_FAST": "1", "COURSE_GRADING": "1"}
     env.setdefault("COURSE_DEVICE", "cpu")  # as grading runs it (autograder/nbgrader_config.py)
     try:
         client.execute(env=env)

@@ -32,6 +32,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOK = REPO / "solutions" / "00_onramp" / "00_onramp.ipynb"
+STUDENT_ONRAMP = REPO / "notebooks" / "00_onramp" / "00_onramp.ipynb"  # served as student_00_onramp.ipynb
 INSTALL_HINT = "install Debian's chromium: apt-get install chromium chromium-driver"
 
 SERVER_START_S = 90  # JupyterLab answering its REST API
@@ -101,6 +102,7 @@ def lab(tmp_path, chromium_path):
     root = tmp_path / "lab"
     root.mkdir()
     shutil.copy(NOTEBOOK, root / NOTEBOOK.name)
+    shutil.copy(STUDENT_ONRAMP, root / f"student_{STUDENT_ONRAMP.name}")
     home = tmp_path / "jupyter"
     dirs = {name: home / name for name in ("runtime", "config", "data", "settings", "workspaces", "ipython")}
     for path in dirs.values():
@@ -176,9 +178,10 @@ def stop_server(lab: Lab, server: subprocess.Popen):
 
 # ---- JavaScript run in the page (window.jupyterapp is JupyterLab's application object) ----
 
-NOTEBOOK_READY_JS = """() => {
+NOTEBOOK_READY_JS = """(name) => {
   const panel = window.jupyterapp && window.jupyterapp.shell.currentWidget;
   if (!panel || !panel.sessionContext || !panel.context || !panel.context.isReady) return false;
+  if (panel.context.path !== name) return false;  // a tab restored from before is not the one asked for
   if (!panel.sessionContext.isReady || !panel.content.isVisible) return false;
   const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
   return !!kernel && kernel.status === 'idle' && kernel.connectionStatus === 'connected';
@@ -272,13 +275,40 @@ def browser_page(chromium_path: str, lab: Lab, tmp_path: Path):
 def test_onramp_runs_and_temperature_slider_moves_the_chart(lab, chromium_path, tmp_path):
     with browser_page(chromium_path, lab, tmp_path) as page:
         drive_the_onramp(page, lab, tmp_path)
+        drive_the_untouched_student_onramp(page, lab, tmp_path)
+
+
+def drive_the_untouched_student_onramp(page, lab: Lab, tmp_path: Path):
+    """Run All on the student version as handed out: it reaches the last cell, each unfinished
+    exercise is one short panel (no traceback), and a hint opens."""
+    from playwright.sync_api import expect
+
+    open_and_run_all(page, lab, f"student_{STUDENT_ONRAMP.name}")  # no cell raised, every one ran
+    panels = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output",
+                          has_text=re.compile(r"is not done yet"))
+    expect(panels).to_have_count(3)  # the prediction, softmax_with_temperature, generate
+    softmax_panel = panels.filter(has_text="softmax_with_temperature").first
+    softmax_panel.scroll_into_view_if_needed()
+    expect(softmax_panel).to_contain_text("hint 1 above the exercise")
+    page.screenshot(path=str(tmp_path / "student_panel.png"))
+    shown = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")  # the solution's tab is open too
+    hints = shown.locator(".jp-MarkdownCell", has_text="Stuck on softmax_with_temperature?")
+    details = hints.locator("details")
+    expect(details).to_have_count(3)
+    expect(details.nth(1)).not_to_have_attribute("open", "")
+    details.first.locator("summary").click()
+    expect(details.first).to_have_attribute("open", "")
+    expect(details.first).to_contain_text("dim=-1")
+    expect(details.nth(1)).not_to_have_attribute("open", "")  # the next hint stays folded
+    hints.scroll_into_view_if_needed()
+    page.screenshot(path=str(tmp_path / "student_hint.png"))
 
 
 def open_and_run_all(page, lab: Lab, notebook_name: str):
     """Open a notebook of the server's root, run all its cells and check that none failed."""
     page.set_default_timeout(30_000)
     page.goto(lab.url(f"/lab/tree/{notebook_name}"), wait_until="domcontentloaded")
-    page.wait_for_function(NOTEBOOK_READY_JS, timeout=PAGE_READY_S * 1000, polling=500)
+    page.wait_for_function(NOTEBOOK_READY_JS, arg=notebook_name, timeout=PAGE_READY_S * 1000, polling=500)
 
     started = time.monotonic()
     page.evaluate(RUN_ALL_JS)

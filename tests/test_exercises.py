@@ -1,11 +1,19 @@
 """The exercise registry: every declared answer passes its own cases, typical mistakes are caught
 under their declared keys (tests assert keys, never wording), a skipped exercise falls back to the
 course's answer visibly, and the old check_* names still run the same declarations."""
+import os
+import re
+from pathlib import Path
+
+import nbformat
 import pytest
 import torch
 
 from course_lib import checks
 from course_lib.exercises import EXERCISES, Case, Exercise, ExerciseFailure, check, exercise, onramp, use
+
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 class FakeTokenizer:
@@ -147,10 +155,17 @@ def test_a_stub_inside_the_learners_function_is_the_one_named():
 
 
 # --- the prediction -------------------------------------------------------------------------
-@pytest.mark.parametrize("prediction, key", [(10, "wrong_prediction"), (None, "not_a_number"),
-                                             (True, "not_a_number"), ("1", "not_a_number")])
-def test_a_prediction_is_checked_against_the_real_tokenizer(prediction, key):
+@pytest.mark.parametrize("prediction", [None, True, "1", 0, ...])
+def test_a_prediction_must_be_a_whole_number(prediction):
+    key = "not_implemented" if prediction is ... else "not_a_number"
     assert failure(prediction, exercise="strawberry_token_count", smol=FakeTokenizer()).key == key
+
+
+@pytest.mark.parametrize("guess, verdict", [(1, "you were right"), (10, "makes ' strawberry' one token")])
+def test_any_guess_earns_the_point_and_the_answer_is_revealed(guess, verdict, capsys):
+    check(guess, exercise="strawberry_token_count", smol=FakeTokenizer())
+    out = capsys.readouterr().out
+    assert "Recorded" in out and f"guessed {guess}" in out and verdict in out
 
 
 # --- use, and the registry ------------------------------------------------------------------
@@ -197,8 +212,8 @@ def test_the_old_check_names_run_the_same_declarations():
         checks.check_generate_hidden(always_greedy)
     assert caught.value.key == "not_sampled"
     with pytest.raises(ExerciseFailure) as caught:
-        checks.check_strawberry_prediction(3, FakeTokenizer())
-    assert caught.value.key == "wrong_prediction"
+        checks.check_strawberry_prediction("3", FakeTokenizer())
+    assert caught.value.key == "not_a_number"
 
 
 # --- the engine on a made-up exercise: wrong versions named, gradients compared ---------------
@@ -252,3 +267,76 @@ def test_every_notebook_check_names_a_declared_exercise_and_hidden_cells_have_hi
                         assert EXERCISES[name].hidden, f"{path.name}: {name} has no hidden cases"
                     found.add(name)
     assert found == set(EXERCISES)  # and every declared exercise is graded in some notebook
+
+
+# --- in a learner's notebook: a panel, and Run All goes on; under grading: the failure --------
+PANEL_CELLS = [
+    "from course_lib.exercises import check\n"
+    "def softmax_with_temperature(logits, temperature):\n    raise NotImplementedError()",
+    "check(softmax_with_temperature)",
+    "check(..., exercise='strawberry_token_count', smol=None)",
+    "def softmax_with_temperature(logits, temperature):\n    return logits",
+    "check(softmax_with_temperature)",
+    "print('the last cell ran')",
+]
+
+
+def run_cells(sources: list[str], **env) -> nbformat.NotebookNode:
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    env = {k: v for k, v in {**os.environ, **env}.items() if v is not None}
+    NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True).execute(env=env)
+    return nb
+
+
+def test_a_failed_check_is_a_panel_in_a_notebook_and_the_failure_under_grading():
+    nb = run_cells(PANEL_CELLS, COURSE_GRADING=None)
+    outputs = [c.outputs for c in nb.cells]
+    assert not [o for out in outputs for o in out if o.output_type == "error"]
+    panels = [next(o.data for o in outputs[i] if o.output_type == "display_data") for i in (1, 2, 4)]
+    assert "softmax_with_temperature is not done yet" in panels[0]["text/plain"]
+    assert "still `...`" in panels[1]["text/plain"]
+    assert "does not pass yet" in panels[2]["text/plain"] and "💡 hint 2 above" in panels[2]["text/plain"]
+    assert all("<div" in p["text/html"] and "Traceback" not in p["text/plain"] for p in panels)
+    assert "the last cell ran" in outputs[5][0].text
+
+    graded = run_cells(PANEL_CELLS, COURSE_GRADING="1")
+    errors = {i: o.ename for i, c in enumerate(graded.cells) for o in c.outputs if o.output_type == "error"}
+    assert errors == {1: "ExerciseFailure", 2: "ExerciseFailure", 4: "ExerciseFailure"}
+
+
+# --- hints and times --------------------------------------------------------------------------
+NO_HINTS = {"strawberry_token_count"}  # a guess: a hint would give it away
+
+
+@pytest.mark.parametrize("name", sorted(EXERCISES))
+def test_every_exercise_has_two_or_three_hints_that_fit_declared_mistakes(name):
+    from course_lib.exercises.engine import ENGINE_MISTAKES
+    ex = EXERCISES[name]
+    if name in NO_HINTS:
+        assert ex.hints == ()
+        return
+    assert 2 <= len(ex.hints) <= 3, f"{name} has {len(ex.hints)} hints"
+    for hint in ex.hints:
+        assert hint.text.strip() and set(hint.fits) <= set(ex.mistakes) | set(ENGINE_MISTAKES), (name, hint.fits)
+    assert ex.hint_for("not_implemented") == 1
+
+
+@pytest.mark.parametrize("path", sorted(REPO.glob("notebooks/*/*.ipynb")), ids=lambda p: p.stem)
+def test_each_graded_exercise_in_a_student_notebook_states_its_time_and_shows_its_hints(path):
+    from autograder.generate import checked_exercise
+    cells = nbformat.read(path, as_version=4).cells
+    for index, cell in enumerate(cells):
+        name = checked_exercise(cell.source) if cell.metadata.get("nbgrader", {}).get("grade") else None
+        if name is None:
+            continue
+        above = [c.source for c in cells[:index] if c.cell_type == "markdown"]
+        heading = next(line for text in reversed(above) for line in reversed(text.splitlines())
+                       if line.startswith("#"))
+        assert re.search(r"\(~\d+ min", heading), f"{name}: its heading {heading!r} states no time"
+        if name not in NO_HINTS:
+            hints = next((c for c in cells[:index] if c.get("id") == f"hints-{name}"), None)
+            assert hints is not None and hints.source == EXERCISES[name].hints_markdown(), name
+            assert hints.source.count("<details>") == len(EXERCISES[name].hints)

@@ -286,6 +286,14 @@ def test_untouched_student_notebook_scores_zero_and_completes(batch):
     # the run went through to the last cell: it has been executed (an execution count)
     cells = batch.autograded("untouched").cells
     assert [c for c in cells if c.cell_type == "code"][-1].execution_count is not None
+    # Only the test cells raise, and with the course's own failure: outside grading check() shows
+    # that failure as a panel (test_exercises), so Run All in a learner's notebook reaches the end.
+    raised = [(i, o) for i, c in enumerate(cells) if c.cell_type == "code"
+              for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert raised and all(nbg(cells[i]).get("grade") for i, _ in raised), \
+        "cells other than tests raised: " + ", ".join(f"{i} {o['ename']}" for i, o in raised if not nbg(cells[i]).get("grade"))
+    if batch.assignment != SYNTHETIC:
+        assert {o["ename"] for _, o in raised} == {"ExerciseFailure"}, [(i, o["ename"]) for i, o in raised]
 
 
 # --------------------------------------------------------------------------------------------

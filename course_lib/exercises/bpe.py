@@ -23,7 +23,7 @@ from typing import Callable, Iterable
 import regex
 
 from course_lib.data import GPT2_PATTERN, python_docs_text
-from course_lib.exercises.engine import Exercise, Trial, copied
+from course_lib.exercises.engine import Exercise, Hint, Trial, copied
 
 
 def _shown(value, limit: int = 300) -> str:
@@ -86,6 +86,17 @@ GET_PAIR_COUNTS = Exercise(
         Equal(([7],), "too_short", dict),
         Equal(([],), "too_short", dict),
     ),
+    hints=(
+        Hint("Neighbours are `ids[0], ids[1]`, then `ids[1], ids[2]`, and so on. Start with an empty dict, "
+             "`counts = {}`, walk along the list one position at a time, and return the dict.",
+             fits=("wrong_type",)),
+        Hint("`zip(ids, ids[1:])` gives every neighbour pair as a tuple `(left, right)`, moving one position "
+             "at a time, so overlapping pairs are all there: `[1, 1, 1]` gives `(1, 1)` twice.",
+             fits=("overlaps_skipped", "wrong_counts")),
+        Hint("Add one for each pair you meet: `counts[pair] = counts.get(pair, 0) + 1`. A list with fewer "
+             "than two ids has no pairs, and the `zip` then gives nothing, so the result is `{}`.",
+             fits=("too_short",)),
+    ),
 )
 
 
@@ -133,6 +144,19 @@ MERGE = Exercise(
         Equal(([2, 1, 2], (2, 1), 7), "pair_order", list),
         Equal(([1, 3, 2], (1, 2), 4), "not_neighbours", list),
         Equal(([], (1, 2), 4), "empty", list),
+    ),
+    hints=(
+        Hint("Build a new list, `merged = []`, and return it; leave `ids` itself as it is. Walk through `ids` "
+             "with an index in a `while i < len(ids):` loop, because you will sometimes jump ahead by two, "
+             "which a `for` loop cannot do.",
+             fits=("wrong_type", "changed_input", "empty")),
+        Hint("At each position, check whether `ids[i]` and `ids[i + 1]` are the pair, in that order: "
+             "`(ids[i], ids[i + 1]) == pair`. If so, append `new_id` and go on two places (`i += 2`), so "
+             "occurrences never overlap; if not, append `ids[i]` and go on one place.",
+             fits=("not_skipped", "pair_order", "not_neighbours")),
+        Hint("Mind the end of the list: test `i + 1 < len(ids)` before reading `ids[i + 1]`. Then a pair in "
+             "the last two places is still merged, and a lone last id is still copied over.",
+             fits=("pair_at_end", "last_id_dropped")),
     ),
 )
 
@@ -423,6 +447,28 @@ TRAIN_BPE = Exercise(
         Training("6,000 characters of Python's docs around a special token", docs_around_a_special_token, 350,
                  "wrong_merge", ("<|endoftext|>",)),
     ),
+    hints=(
+        Hint("Start from the single bytes, `vocab = {i: bytes([i]) for i in range(256)}`, and an empty list "
+             "`merges`. The number of merges to make is `vocab_size - 256 - len(special_tokens)` (if that is "
+             "negative, `raise ValueError(\"...\")`), and the function ends with `return vocab, merges`.",
+             fits=("not_vocab_and_merges", "vocab_type", "byte_ids", "too_few_merges")),
+        Hint("If there are special tokens, cut them out first, longest first (they are not training text): "
+             "`re.split(\"|\".join(re.escape(s) for s in sorted(special_tokens, key=len, reverse=True)), "
+             "text)`. "
+             "Cut each remaining piece with `regex.findall(pattern, piece)` (whole when `pattern` is None), and "
+             "count the pre-tokens in a `Counter`, each as the tuple of its UTF-8 bytes, "
+             "`tuple(piece.encode(\"utf-8\"))`.",
+             fits=("specials_trained_on", "longest_special_first", "across_pre_tokens", "pattern_none",
+                   "not_utf8_bytes")),
+        Hint("Each step, add up `get_pair_counts(word)` over the distinct words, each count times the word's "
+             "frequency, and pick `max(counts, key=lambda p: (counts[p], vocab[p[0]], vocab[p[1]]))`: ties go "
+             "to the greater byte strings, not ids. Record it as `(vocab[a], vocab[b])` in `merges` and "
+             "`vocab[new_id] = vocab[a] + vocab[b]`, `merge` it in every word, and stop early when no pair is "
+             "left. Only after the loop do the special tokens get the next ids: "
+             "`vocab[len(vocab)] = token.encode(\"utf-8\")`.",
+             fits=("unweighted", "ties", "merges_type", "merge_ids", "too_many_merges", "special_ids",
+                   "wrong_merge")),
+    ),
 )
 
 
@@ -606,6 +652,25 @@ ENCODE = Exercise(
         Encoding("the empty string", "", SPECIALS),
         *(Encoding("pattern=None (the text is one sequence)", text, SPECIALS, None) for text in (
             lambda: python_docs_text(2000)[500:800], "no pre-tokens: spaces and words may merge")),
+    ),
+    hints=(
+        Hint("First build the inverse of `vocab`, a dict from bytes to id (fill it from the largest id down, "
+             "so the smaller id wins). Then cut the text as training did: special tokens first, the other "
+             "parts with `regex.findall(pattern, part)` (whole when `pattern` is None), and each pre-token "
+             "into one id per UTF-8 byte, `[id_of[bytes([b])] for b in piece.encode(\"utf-8\")]`.",
+             fits=("not_token_ids", "unknown_id", "not_spelling_text", "across_pre_tokens")),
+        Hint("Merge inside each pre-token in the order training learned the merges. With "
+             "`merge_of = {(id_of[a], id_of[b]): (rank, id_of[a + b]) for rank, (a, b) in enumerate(merges)}`, "
+             "repeat: among the pairs present (`get_pair_counts` lists them) take the one with the lowest "
+             "rank, stop if it has no merge, else `merge` it into its new id.",
+             fits=("merge_order",)),
+        Hint("When there are special tokens, split with a capturing group, `re.split(f\"({alternatives})\", "
+             "text)`, where `alternatives` joins the escaped tokens with `|`, longest first: they land at "
+             "the odd positions, and each becomes the one id whose bytes are the special token's (the "
+             "larger id if two share them). In "
+             "`decode`, join all the tokens' bytes with `b\"\".join(...)` and decode once, with "
+             "`errors=\"replace\"`: one character, an emoji say, can span two tokens.",
+             fits=("special_tokens", "decode_per_token", "invalid_utf8")),
     ),
 )
 

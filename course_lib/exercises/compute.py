@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from course_lib.exercises.engine import Exercise, Trial, matching
+from course_lib.exercises.engine import Exercise, Hint, Trial, matching
 from course_lib.models.llama import LlamaConfig
 from course_lib.validation import as_number, is_whole
 
@@ -81,6 +81,20 @@ MATMUL_FLOPS = Exercise(
     },
     visible=(hand_countable_matmuls, refuses_what_is_no_size),
     passed=lambda t: "✅ matmul_flops passes the tests.",
+    hints=(
+        Hint("Count the outputs first: the product is an (m, n) matrix, so it has `m * n` numbers. Each one is "
+             "a sum of `k` products, which takes `k` multiplications and `k` additions (by the usual convention, "
+             "the one hardware peak figures use, not `k - 1`).",
+             fits=("no_k", "exact_additions", "values")),
+        Hint("A multiplication plus an addition is 2 FLOPs, so each output costs `2 * k`, and the whole product "
+             "2 FLOPs for each of the `m * k * n` multiply-adds. Multiply whole numbers only, so the count "
+             "stays an `int`.",
+             fits=("no_factor_2", "not_whole")),
+        Hint("Before counting, refuse what is no matrix size: for each of `m`, `k` and `n`, "
+             "`if not isinstance(size, int) or size < 1: raise ValueError(\"...\")`, with a message naming "
+             "the bad size.",
+             fits=("no_refusal",)),
+    ),
 )
 
 
@@ -248,6 +262,26 @@ FORWARD_FLOPS = Exercise(
     },
     visible=(a_tiny_config,),
     hidden=(real_configs,),
+    hints=(
+        Hint("Count ONE token: it is a matrix with one row, so each weight matrix of the table costs "
+             "`matmul_flops(1, in_size, out_size)`. Add up one layer's rows, multiply by `n_layers`, and add "
+             "the output head, `matmul_flops(1, dim, vocab_size)`, once at the end; `config.head_dim` is "
+             "already a whole number, so no `/` is needed.",
+             fits=("not_whole", "whole_sequence", "one_layer", "no_output_head", "head_in_every_layer",
+                   "no_factor_2")),
+        Hint("The projections: query `matmul_flops(1, dim, n_heads * head_dim)`; key and value each "
+             "`matmul_flops(1, dim, n_kv_heads * head_dim)` (fewer heads: grouped-query attention); output "
+             "`matmul_flops(1, n_heads * head_dim, dim)`. The SwiGLU feed-forward is three matrices of "
+             "`dim` by `hidden_dim`.",
+             fits=("kv_heads", "no_query_projection", "no_output_projection", "two_matrix_mlp", "square_mlp",
+                   "values")),
+        Hint("Attention itself has two terms, the only ones that grow with `seq_len`: the scores, "
+             "`n_heads * matmul_flops(1, head_dim, seq_len)` (every query head against `seq_len` keys, the "
+             "token itself included), and the weighted sum of `seq_len` values, as much again. A token attends "
+             "at least to itself, so raise `ValueError` when `seq_len < 1`.",
+             fits=("one_attention_term", "no_attention", "scores_per_kv_head", "attention_not_growing",
+                   "seq_len_minus_1", "no_refusal")),
+    ),
 )
 
 
@@ -426,6 +460,22 @@ FIT_POWER_LAW = Exercise(
     },
     visible=(exact_power_laws, refuses_points_without_a_line),
     hidden=(noisy_measurements, refuses_more_points_without_a_line),
+    hints=(
+        Hint("Take logarithms: with `lx = [math.log(x) for x in xs]` and `ly` the same for `ys`, the points lie "
+             "near the straight line `ly = exponent * lx + log(constant)`. So fit one straight line through "
+             "ALL the points `(lx, ly)`, `ly` as a function of `lx`; its slope is the exponent.",
+             fits=("swapped_axes", "unusable_fit", "values")),
+        Hint("The least-squares slope is `sum((x - mx) * (y - my)) / sum((x - mx) ** 2)` over the log points, "
+             "where `mx` and `my` are the means of `lx` and `ly`; the line's intercept is `my - slope * mx`. "
+             "(`torch.linalg.lstsq` gives the same line.)",
+             fits=("end_points",)),
+        Hint("The intercept is `log(constant)`, so the constant is `math.exp(intercept)` (with `math.log10` "
+             "logs it would be `10 ** intercept`: keep the two consistent). Return "
+             "`(float(exponent), float(constant))`, in that order, and first `raise ValueError` for fewer than "
+             "2 points, lists of different lengths, or any value that is not positive.",
+             fits=("intercept", "log10_with_exp", "exp_with_power_of_10", "swapped_order", "not_a_pair",
+                   "not_floats", "no_refusal")),
+    ),
 )
 
 EXERCISES = (MATMUL_FLOPS, FORWARD_FLOPS, FIT_POWER_LAW)

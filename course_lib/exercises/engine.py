@@ -88,12 +88,22 @@ Float64Case = functools.partial(Case, atol=FLOAT64_TOLERANCE, rtol=FLOAT64_TOLER
 
 
 @dataclass(frozen=True)
+class Hint:
+    """One of an exercise's progressive hints, shown folded away above its answer cell (`python -m
+    autograder generate` writes them there); `fits` names the mistakes it helps with, so that a
+    failure can point to it."""
+    text: str
+    fits: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Exercise:
     """One graded exercise, declared once. `probe(fn)` calls fn once on a small valid input.
     `mistakes` maps a key to its hint; the engine's own keys (ENGINE_MISTAKES) may be given hints too.
     `wrong` maps a mistake's key to a wrong version of the answer: a result that differs from the
     answer but matches it is reported under that key ("you forgot to shift the targets").
-    `todo` finishes "replace that line with ..." for a stub that still raises NotImplementedError."""
+    `todo` finishes "replace that line with ..." for a stub that still raises NotImplementedError.
+    `hints`: two or three, each closer to the answer than the last (the first fits an empty stub)."""
     name: str
     answer: Callable
     probe: Callable[[Callable], Any] | None
@@ -103,6 +113,19 @@ class Exercise:
     wrong: dict[str, Callable] = field(default_factory=dict)
     todo: str = "your code"
     passed: Callable[["Trial"], str] | None = None  # the message for a pass, when not the usual one
+    hints: tuple[Hint, ...] = ()
+
+    def hint_for(self, key: str) -> int | None:
+        """The number (from 1) of the first hint that fits this mistake; an unwritten stub gets the first."""
+        if key == "not_implemented" and self.hints:
+            return 1
+        return next((n for n, h in enumerate(self.hints, 1) if key in h.fits), None)
+
+    def hints_markdown(self) -> str:
+        """The hints as folded HTML blocks, which JupyterLab, Notebook 7, VS Code and Colab all render."""
+        blocks = [f"<details><summary><b>Hint {n}</b>{' (open it when you are stuck)' if n == 1 else ''}"
+                  f"</summary>\n\n{h.text}\n\n</details>" for n, h in enumerate(self.hints, 1)]
+        return f"**Stuck on `{self.name}`?** Open the hints one at a time.\n\n" + "\n".join(blocks)
 
     def hint(self, key: str) -> str:
         if key in self.mistakes:
@@ -115,8 +138,13 @@ class Exercise:
         if hidden and not self.hidden:  # a course bug: such a test cell would pass having tested nothing
             raise ValueError(f"{self.name} has no hidden cases")
         trial = Trial(self, submitted, context)
-        for case in self.hidden if hidden else self.visible:
-            case(trial)
+        try:
+            for case in self.hidden if hidden else self.visible:
+                case(trial)
+        except ExerciseFailure as failure:
+            if (number := self.hint_for(failure.key)) is not None:
+                failure.args = (f"{failure.args[0]}\n   💡 hint {number} above the exercise fits this one",)
+            raise
         print(self.passed(trial) if self.passed else
               f"✅ {self.name} passes the {'hidden tests too' if hidden else 'visible tests'}.")
 

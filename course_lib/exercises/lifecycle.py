@@ -16,7 +16,7 @@ from typing import Iterable
 import torch
 import torch.nn.functional as F
 
-from course_lib.exercises.engine import Exercise, Trial, matching, rounded
+from course_lib.exercises.engine import Exercise, Hint, Trial, matching, rounded
 from course_lib.exercises.onramp import softmax_with_temperature
 from course_lib.models import int8, llama
 from course_lib.validation import is_number, is_whole
@@ -139,6 +139,20 @@ COSINE_SIMILARITY = Exercise(
     },
     visible=(hand_computed_pairs, one_similarity_per_row, broadcasts_to_a_grid, zero_vectors_give_zero,
              integer_vectors),
+    hints=(
+        Hint("Cosine similarity is the dot product divided by both lengths. Work along the last dimension: "
+             "`(a * b).sum(dim=-1)` is the dot product of each pair of vectors and `a.norm(dim=-1)` each vector's "
+             "length. Norms need floats, so convert first: `torch.as_tensor(a, dtype=torch.float32)`.",
+             fits=("not_a_tensor", "shape", "integers")),
+        Hint("Divide the dot products by the product of the two lengths, one length per vector: "
+             "`a.norm(dim=-1)`, not `a.norm()` (the length of the whole matrix). Elementwise `a * b` broadcasts, "
+             "so a (5, 4) matrix against a (4,) vector gives 5 similarities, and (3, 1, 8) against (1, 5, 8) "
+             "a (3, 5) grid.",
+             fits=("dot_product", "whole_norm", "broadcast", "values")),
+        Hint("A zero vector has length 0, and 0 / 0 is NaN. Clamp the denominator before dividing, "
+             "`(a.norm(dim=-1) * b.norm(dim=-1)).clamp_min(1e-8)`: the dot product is 0 too, so the result is 0.",
+             fits=("zero_vector",)),
+    ),
 )
 
 
@@ -247,6 +261,20 @@ NEAREST_NEIGHBORS = Exercise(
                       "vector.shape[0]; raise ValueError with a message that says which is wrong",
     },
     visible=(ranks_by_cosine, skips_excluded_rows, ranks_every_row, refuses_bad_k_and_shapes),
+    hints=(
+        Hint("Score every row at once with your `cosine_similarity(matrix, vector)`: one number per row. "
+             "Then `torch.topk(similarities, k)` returns the `k` largest, most similar first, as `.values` "
+             "and `.indices` (the row numbers).",
+             fits=("dot_product", "ascending", "reversed", "ranking", "similarity")),
+        Hint("Before `topk`, set the excluded rows' similarities to `-inf` (`similarities[list(exclude)] = "
+             "-math.inf`): they can never be picked, and `topk` still finds `k` other rows. Check the inputs "
+             "first: the vector's length against `matrix.shape[1]`, and `k` from 1 to the number of rows not "
+             "excluded, with `raise ValueError(\"...\")` saying which is wrong.",
+             fits=("excluded_returned", "exclude_after_top_k", "no_refusal")),
+        Hint("Build the list from `top.indices` and `top.values` as plain Python numbers, e.g. "
+             "`(int(i), float(s))` for each pair taken together with `zip`.",
+             fits=("not_pairs",)),
+    ),
 )
 
 
@@ -298,6 +326,19 @@ CAUSAL_MASK = Exercise(
         "values": "True where j <= i: torch.tril",
     },
     visible=(lower_triangle,),
+    hints=(
+        Hint("Start from a (T, T) tensor of `True`: `torch.ones(T, T, dtype=torch.bool)`. Row `i` stands for "
+             "query token `i` and column `j` for key token `j`; the entry says whether token `i` may look at "
+             "token `j`.",
+             fits=("not_a_tensor", "shape", "dtype", "additive_mask")),
+        Hint("Token `i` may look at itself and at every token before it, `j <= i`: the entries on and below "
+             "the diagonal (the lower triangle). `True` means allowed, so the entries above the diagonal, "
+             "the future, are the ones that become `False`.",
+             fits=("inverted", "transposed", "no_diagonal")),
+        Hint("`.tril()` keeps the lower triangle of a matrix, diagonal included, and sets everything above "
+             "it to zero, which is `False` for a boolean tensor. Print `causal_mask(4).int()` to see it.",
+             fits=("values",)),
+    ),
 )
 
 
@@ -448,6 +489,22 @@ SCALED_DOT_PRODUCT_ATTENTION = Exercise(
         empty_row_gives_zeros,
         AttentionCase("a mask whose row 2 allows no key", *EMPTY_ROW, EMPTY_ROW_MASK),
         AttentionCase("huge scores (q and k scaled by 30)", *HUGE, llama.causal_mask(5, 5), otherwise="overflow"),
+    ),
+    hints=(
+        Hint("Three steps: scores from `q` and `k`, weights from a softmax of the scores, and the output "
+             "`weights @ v`, of shape (..., T_q, d_v). All the query-key dot products at once are "
+             "`q @ k.transpose(-2, -1)`, shape (..., T_q, T_k): `transpose(-2, -1)` swaps only the last two "
+             "dimensions, where `.T` would also move the batch and head ones.",
+             fits=("raised", "not_a_tensor", "shape")),
+        Hint("Divide the scores by the square root of d, `math.sqrt(q.shape[-1])` (not by d), then take "
+             "`torch.softmax(scores, dim=-1)`: over the keys, so each query's weights sum to 1. "
+             "`torch.softmax` subtracts each row's maximum itself, so huge scores do not overflow.",
+             fits=("no_scale", "scaled_by_d", "softmax_over_queries", "overflow")),
+        Hint("With a mask, before the softmax set the scores where it is `False` to `-inf`: "
+             "`scores.masked_fill(~mask, -math.inf)` (`~` flips True and False; `exp(-inf)` is 0, while a "
+             "score of 0 would still get weight). A query that may see no key comes out of the softmax as NaN: "
+             "afterwards, set the weights where the mask is `False` back to 0 with `masked_fill` again.",
+             fits=("inverted_mask", "masked_with_zero", "masked_after_softmax", "empty_row_nan", "values")),
     ),
 )
 
@@ -755,6 +812,28 @@ SAMPLE_NEXT_TOKEN = Exercise(
         draws_from_the_nucleus_of_a_real_vocabulary,
         refuses_more_bad_input,
     ),
+    hints=(
+        Hint("Check the arguments first and `raise ValueError(\"...\")` for a negative temperature, a `top_k` "
+             "that is not a whole number of at least 1, a `top_p` outside (0, 1], or logits that are not 1-D. "
+             "At temperature 0 return `int(torch.argmax(logits))` at once; otherwise take `torch.softmax(..., "
+             "dim=-1)` of the *logits* divided by the temperature, and end with "
+             "`int(torch.multinomial(probabilities, 1, generator=generator))`.",
+             fits=("no_refusal", "not_greedy", "temperature_ignored", "temperature_multiplies", "not_an_int",
+                   "outside_vocabulary", "generator_ignored", "shares")),
+        Hint("Top-k works on the probabilities after the temperature: `torch.topk(probabilities, k).values[-1]` "
+             "is the k-th largest, so keep what is at least that with `torch.where(probabilities >= kth, "
+             "probabilities, 0.0)`, and divide by the sum before top-p. A `top_k` larger than the vocabulary "
+             "keeps everything: `min(top_k, len(probabilities))`.",
+             fits=("top_k", "top_k_one_short", "top_k_one_too_many", "top_k_beyond_vocabulary",
+                   "temperature_after_filters", "top_p_before_renormalising")),
+        Hint("Top-p: sort most likely first, `sorted_p, order = probabilities.sort(descending=True)`; then "
+             "`sorted_p.cumsum(0) - sorted_p` is what the tokens *before* each one hold. Keep a token while that "
+             "is `< top_p` (the token crossing the line stays, and so does the top one), zero the others, and "
+             "put the values back at their token ids with `order`, e.g. `torch.zeros_like(probabilities)"
+             ".scatter(0, order, sorted_p)`.",
+             fits=("top_p_misses_crossing", "top_p_one_too_many", "keep_top_token", "ids_lost_in_sort",
+                   "outside_nucleus")),
+    ),
 )
 
 
@@ -893,6 +972,19 @@ QUANTIZE_INT8 = Exercise(
     },
     visible=(a_matrix_by_hand, rows_of_many_sizes, a_row_of_zeros),
     hidden=(extremes_reach_127, a_layer_sized_matrix, a_float64_matrix),
+    hints=(
+        Hint("Two steps: one scale per row, then the integers. `weight.abs().amax(dim=1)` is each row's "
+             "largest absolute value (`dim=1` runs along a row, so one number per row); divide it by 127. "
+             "Return both, `return q, scale`.",
+             fits=("not_a_pair", "shape", "per_tensor", "per_column", "scale", "not_finite")),
+        Hint("Divide each row by its own scale: `scale[:, None]` turns the (rows,) scales into a column "
+             "(rows, 1) that lines up with every weight of its row. Round with `torch.round` *before* "
+             "`.to(torch.int8)` (which alone cuts toward zero), and `.clamp(-127, 127)` to stay in range.",
+             fits=("values", "truncated", "not_int8", "overflow")),
+        Hint("A row of zeros has scale 0, and 0 / 0 is NaN: before dividing, give those rows a scale of 1 "
+             "with `torch.where(scale > 0, scale, torch.ones_like(scale))`.",
+             fits=("zero_row",)),
+    ),
 )
 
 EXERCISES = (COSINE_SIMILARITY, NEAREST_NEIGHBORS, CAUSAL_MASK, SCALED_DOT_PRODUCT_ATTENTION, SAMPLE_NEXT_TOKEN,

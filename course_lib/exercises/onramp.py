@@ -6,7 +6,7 @@ from typing import Callable, Iterable
 
 import torch
 
-from course_lib.exercises.engine import Case, Exercise, Trial
+from course_lib.exercises.engine import Case, Exercise, Hint, Trial
 
 
 # --------------------------------------------------------------------------------------------
@@ -94,6 +94,20 @@ SOFTMAX_WITH_TEMPERATURE = Exercise(
         Case("on a batch of shape (2, 3, 50)",
              lambda: (torch.randn(2, 3, 50, generator=torch.Generator().manual_seed(0)) * 5, 0.7), key="batch"),
         sums_to_one_over_a_vocabulary,
+    ),
+    hints=(
+        Hint("Start with the plain softmax, as if the temperature were 1: "
+             "`torch.exp(logits) / torch.exp(logits).sum(dim=-1, keepdim=True)`. `dim=-1` means \"along the "
+             "last dimension\" (each row on its own); `keepdim=True` keeps that dimension with size 1, so the "
+             "division lines up with every number of its row.",
+             fits=("not_a_tensor", "shape", "batch", "not_normalised")),
+        Hint("The temperature divides the logits before `exp`: `logits / temperature`. Before that, refuse "
+             "a temperature of 0 or less with `raise ValueError(\"...\")`: dividing by 0 has no answer.",
+             fits=("temperature_ignored", "no_refusal", "values")),
+        Hint("`exp(1000)` is `inf` in float32. Subtract each row's largest logit first, "
+             "`logits - logits.max(dim=-1, keepdim=True).values`: the shift cancels in the division, so the "
+             "softmax is the same, and no `exp` is larger than 1.",
+             fits=("not_finite", "overflow")),
     ),
 )
 
@@ -217,6 +231,19 @@ GENERATE = Exercise(
     },
     visible=(greedy_appends_each_pick, stops_at_eos, stops_at_max_new_tokens, leaves_the_prompt_alone),
     hidden=(samples_at_temperature, no_tokens_asked),
+    hints=(
+        Hint("Keep a running list, `ids = list(prompt_ids)` (a copy: leave the caller's list alone), and an "
+             "empty `new = []`. Loop `max_new_tokens` times; in each step `next_token_fn(ids)` gives the "
+             "scores of every possible next token.",
+             fits=("changed_input", "context_not_extended", "wrong_length")),
+        Hint("Pick one token from the scores. At temperature 0 take the best: `int(torch.argmax(logits))`. "
+             "Otherwise draw one: `torch.multinomial(softmax_with_temperature(logits, temperature), 1)`, "
+             "turned into a plain number with `int(...)`.",
+             fits=("not_greedy", "not_sampled", "not_token_ids")),
+        Hint("Append the picked token to both `ids` and `new`, then `break` if it equals `eos_id` (so the "
+             "end token is the last one returned). After the loop, return `new`, not `ids`.",
+             fits=("eos_ignored",)),
+    ),
 )
 
 
@@ -228,23 +255,31 @@ def strawberry_tokens(*, smol) -> int:
     return len(smol.encode(" strawberry"))
 
 
-def prediction_matches(t: Trial) -> None:
-    prediction, smol = t.fn, t.context["smol"]
-    if prediction is None or not isinstance(prediction, int) or isinstance(prediction, bool):
-        t.fail("not_a_number", "set `strawberry_token_count` to a whole number (your prediction)", "an int",
-               repr(prediction))
-    actual = strawberry_tokens(smol=smol)
-    if prediction != actual:
-        t.fail("wrong_prediction", "your prediction of how many tokens ' strawberry' becomes", actual, prediction)
+def prediction_recorded(t: Trial) -> None:
+    """A prediction earns its point by being made: the check records it, then reveals the answer."""
+    prediction = t.fn
+    if not isinstance(prediction, int) or isinstance(prediction, bool) or prediction < 1:
+        t.fail("not_a_number", "set `strawberry_token_count` to a whole number of at least 1 (your guess)",
+               "an int such as 3", repr(prediction))
+
+
+def reveal(t: Trial) -> str:
+    guess, actual = t.fn, strawberry_tokens(smol=t.context["smol"])
+    pieces = "one token" if actual == 1 else f"{actual} tokens"
+    if guess == actual:
+        return (f"✅ Recorded. You guessed {guess}, and you were right: ' strawberry' is {pieces} for SmolLM2, "
+                "so its letters never reach the model.")
+    return (f"✅ Recorded. You guessed {guess}; SmolLM2 makes ' strawberry' {pieces}. Most people guess "
+            "more: the model never sees the ten letters, which is why counting its r's is hard for it.")
 
 
 STRAWBERRY_PREDICTION = Exercise(
     name="strawberry_token_count",
     answer=strawberry_tokens,
     probe=None,
-    mistakes={"not_a_number": "", "wrong_prediction": "run the tokenizer cell below and look at the chips"},
-    visible=(prediction_matches,),
-    passed=lambda t: f"✅ Right: ' strawberry' is {t.fn} token for SmolLM2, so its letters never reach the model.",
+    mistakes={"not_a_number": ""},
+    visible=(prediction_recorded,),
+    passed=reveal,
 )
 
 EXERCISES = (SOFTMAX_WITH_TEMPERATURE, GENERATE, STRAWBERRY_PREDICTION)

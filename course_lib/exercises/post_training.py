@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from course_lib.data.instructions import FLAWS
-from course_lib.exercises.engine import Exercise, Float64Case, Trial
+from course_lib.exercises.engine import Exercise, Float64Case, Hint, Trial
 from course_lib.validation import is_number
 
 # The label value F.cross_entropy skips (its default ignore_index; Hugging Face uses it for the
@@ -380,6 +380,25 @@ SFT_LOSS = Exercise(
                     *SFT_GRADIENT[1:], grad=True),
         sft_refuses_an_empty_integer_mask,
     ),
+    hints=(
+        Hint("Start with the log-probability of every label: `log_probs = torch.log_softmax(logits, dim=-1)` "
+             "(stable even for logits of 1000, where `exp` overflows), then pick each label's entry with "
+             "`log_probs.gather(-1, labels.unsqueeze(-1)).squeeze(-1)`, one number per (batch, time) position. "
+             "Do not shift anything: `logits[b, t]` already scores `labels[b, t]`.",
+             fits=("unstable", "probability", "minus_probability", "one_minus_probability", "bits",
+                   "shifted_again", "shifted_again_mask_with_logits", "raised")),
+        Hint("Now keep the answer positions only. Turn the mask into booleans first, `mask = "
+             "torch.as_tensor(loss_mask).bool()` (it may come as 0/1 integers); then `picked[mask]` is a flat "
+             "list of every answer token's log-probability in the whole batch. Take ONE mean over that list, "
+             "not a mean per sequence: a long answer counts more than a short one.",
+             fits=("int_mask", "mask_ignored", "mask_inverted", "divided_by_all", "mean_of_means",
+                   "divided_by_batch_size", "per_sequence", "per_position", "empty_row", "sum")),
+        Hint("The loss is minus that mean, a positive number and a 0-dimensional tensor: `-picked[mask].mean()`. "
+             "Before it, `if not mask.any(): raise ValueError(\"...\")`, since the mean of no token is 0/0. "
+             "Stay in torch (no `.item()`) and use no in-place operations such as `masked_fill_`.",
+             fits=("no_minus", "no_refusal", "not_finite", "shape", "not_a_tensor", "no_gradient",
+                   "changed_input", "values")),
+    ),
 )
 
 
@@ -467,6 +486,23 @@ SEQUENCE_LOGPROB = Exercise(
         logits_case("the batch of shape (3, 6, 9) with logits.requires_grad = True", *LOGPROB_BATCH, grad=True),
     ),
     passed=lambda t: "✅ sequence_logprob passes the tests.",
+    hints=(
+        Hint("Start as in `sft_loss`: `torch.log_softmax(logits, dim=-1)`, then `.gather(-1, "
+             "labels.unsqueeze(-1)).squeeze(-1)` for each label's log-probability, shape (batch, time). No "
+             "shift, the natural log, and no minus sign: a log-probability is a negative number, not a loss.",
+             fits=("unstable", "probabilities", "bits", "sign", "shifted_again", "shifted_again_mask_with_logits",
+                   "raised")),
+        Hint("Here the mask must keep the sequences apart, so do not pull the answer tokens out with "
+             "`picked[mask]` (that mixes every sequence into one list). Zero the prompt and padding positions "
+             "instead: multiply by the mask, or `torch.where(mask, picked, 0.0)`, after `mask = "
+             "torch.as_tensor(loss_mask).bool()`.",
+             fits=("int_mask", "mask_ignored", "mask_inverted", "changed_input", "token_mean", "sft_loss")),
+        Hint("Then add up over time only, `.sum(dim=-1)`, which leaves shape (batch,): a SUM, not a mean, so a "
+             "sequence with no answer token gets 0. Keep that shape even for a batch of 1 (no `.squeeze()`), and "
+             "stay in torch (no `.item()` or `.tolist()`).",
+             fits=("shape", "per_position", "mean_per_response", "batch_total", "batch_mean", "squeezed",
+                   "not_finite", "not_a_tensor", "no_gradient", "values")),
+    ),
 )
 
 
@@ -552,6 +588,19 @@ BRADLEY_TERRY_LOSS = Exercise(
                  key="log_sigmoid", nonfinite="log_sigmoid"),
         compared("8 pairs in float64 with requires_grad = True", *seeded_rewards(35, 8, dtype=torch.float64),
                  nonfinite="log_sigmoid", grad=(0, 1)),
+    ),
+    hints=(
+        Hint("Work pair by pair on the difference `r_chosen - r_rejected`, positive when the chosen answer is "
+             "ahead. Its sigmoid, `torch.sigmoid(...)`, is the chance that the chosen answer wins, and the loss "
+             "is minus the natural log of that chance: a positive number, small when the chosen answer leads.",
+             fits=("swapped", "sigmoid", "minus_sigmoid", "one_minus_sigmoid", "no_minus", "bits", "raised")),
+        Hint("Do not write `torch.log(torch.sigmoid(d))`: at `d = -200` the sigmoid rounds to 0 in float32 and "
+             "the log is `-inf`. `torch.nn.functional.logsigmoid(d)` gives the same log, computed stably.",
+             fits=("log_sigmoid",)),
+        Hint("That gives one loss per pair; return their mean, `.mean()` (not `.sum()`), a 0-dimensional tensor. "
+             "Keep it a tensor (no `.item()`): training calls `backward()` on it. Check: equal rewards give "
+             "`ln 2 ≈ 0.6931`.",
+             fits=("per_pair", "sum", "shape", "not_a_tensor", "no_gradient", "values")),
     ),
 )
 
@@ -692,6 +741,21 @@ DPO_LOSS = Exercise(
                  0.3, grad=True),
         dpo_refuses_beta(-1.0, 0.0, pairs=DPO_REFUSED),
     ),
+    hints=(
+        Hint("DPO is the Bradley-Terry loss on implicit rewards: how far the policy has moved from the frozen "
+             "reference on each answer. For the chosen answers that is `policy_chosen_logps - ref_chosen_logps`, "
+             "for the rejected ones `policy_rejected_logps - ref_rejected_logps`, one number per pair.",
+             fits=("reference_sign", "no_reference", "raised")),
+        Hint("The margin is the chosen answer's move minus the rejected answer's move. `beta` (the one passed "
+             "in) multiplies the WHOLE margin, brackets around both terms, and the loss is minus "
+             "`torch.nn.functional.logsigmoid` of that product (stable, as in `bradley_terry_loss`).",
+             fits=("rejected_sign", "swapped", "no_beta", "beta_chosen_only", "beta_rejected_only", "fixed_beta",
+                   "log_sigmoid", "sigmoid", "minus_sigmoid", "one_minus_sigmoid", "no_minus")),
+        Hint("First refuse a bad `beta`: `if not beta > 0: raise ValueError(\"...\")`. The key line is "
+             "`-torch.nn.functional.logsigmoid(beta * (chosen - rejected))`; return it as it is, shape (batch,), "
+             "with no `.mean()`, `.sum()` or `.squeeze()` (the trainer averages), and no `.item()`.",
+             fits=("no_refusal", "shape", "mean", "sum", "squeezed", "not_a_tensor", "no_gradient", "values")),
+    ),
 )
 
 
@@ -761,6 +825,22 @@ POST_TRAINING_CLAIMS = Exercise(
     },
     visible=(the_startups_job, where_the_sft_overlap_landed, the_hardest_flaw),
     passed=lambda t: "✅ All three answers agree with what you measured.",
+    hints=(
+        Hint("Question 1 is about the claim itself: the startup began from an *open base model*, pre-trained "
+             "by someone else, then fine-tuned it and tuned it on preferences. Reread the note under D2's "
+             "chart of base against SFT: which of the two bars did SFT move, and where does it say the knowledge "
+             "comes from? Set `claim_job` to the string `\"a\"` or `\"b\"`.",
+             fits=("job",)),
+        Hint("Question 2: in D2's chart of base against SFT, the \"word overlap with the right answer\" bar after "
+             "SFT is `sft_summary[\"word overlap with the right answer\"]`, and the dotted line is `chance` (what "
+             "an answer about another function scores). Print both, then ask which is nearer that overlap: "
+             "`chance` or a perfect 1. Answer exactly `\"chance\"` or `\"right\"`.",
+             fits=("overlap", "not_a_choice")),
+        Hint("Question 3: D3's bar chart of the reward model shows, for each flaw, the share of held-out pairs "
+             "where the chosen answer scored higher; `print(reward_accuracy)` gives the same numbers. The flaw "
+             "caught least often is the lowest one. Copy its name exactly as `FLAWS` spells it.",
+             fits=("hardest_flaw", "not_a_flaw")),
+    ),
 )
 
 EXERCISES = (SFT_LOSS, SEQUENCE_LOGPROB, BRADLEY_TERRY_LOSS, DPO_LOSS, POST_TRAINING_CLAIMS)

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from course_lib.exercises.engine import Exercise, Trial, matching
+from course_lib.exercises.engine import Exercise, Hint, Trial, matching
 from course_lib.validation import as_number, is_number
 
 
@@ -163,10 +163,10 @@ NOT_A_TENSOR = ("return the loss as a torch tensor, not a Python number (no .ite
 GRAPH_CUT = ("build the loss from `logits` with torch operations only: .item(), .detach(), .numpy(), "
              "torch.tensor(...) or torch.no_grad() cut the graph that loss.backward() follows")
 UNSTABLE = ("exp() of a logit as large as 1000 overflows to inf (and log(softmax) gives log(0) = -inf for a "
-            "token with a tiny probability): use F.log_softmax or F.cross_entropy, which subtract the largest "
+            "token with a tiny probability): use torch.log_softmax(logits, dim=-1), which subtracts the largest "
             "logit first (the log-sum-exp trick)")
-_AVERAGE = ("average over every position: F.cross_entropy's default reduction='mean', or "
-            "-log_probs.mean() over all of them")
+_AVERAGE = ("average over every position: -picked.mean(), "
+            "the target's log-probability at each position averaged over all of them")
 
 NEXT_TOKEN_LOSS = Exercise(
     name="next_token_loss",
@@ -176,33 +176,34 @@ NEXT_TOKEN_LOSS = Exercise(
         "not_a_tensor": NOT_A_TENSOR,
         "per_position": "that is the loss at each position: average them all into one number, .mean()",
         "per_sequence": "that is one loss per sequence: average over the batch as well, every position",
-        "shape": "one number, the mean over every position (F.cross_entropy returns it)",
+        "shape": "one number, the mean over every position: .mean() of the picked log-probabilities",
         "unstable": UNSTABLE,
         "empty_mean": "NaN on ordinary logits: a mean over no positions is NaN, and this function does NOT shift "
                       "(logits[..., i, :] already scores targets[..., i]; with one position a shifted slice is "
                       "empty)",
         "reshape": "flatten every leading dimension with .reshape (not .view, which fails on a slice such as "
-                   "logits[:, :-1]): F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))",
+                   "logits[:, :-1]), or gather along the last dimension: "
+                   "log_probs.gather(-1, targets[..., None])",
         "summed": f"that is the sum over the positions: {_AVERAGE}",
         "bits": "that is in bits (log base 2): the loss is in nats, the natural log "
-                "(torch.log, F.log_softmax, F.cross_entropy)",
+                "(torch.log, torch.log_softmax)",
         "no_minus": "the minus sign is missing: the loss is -log p(target), a positive number that falls as the "
                     "model gets better",
         "minus_probability": "that is (minus) the probability of the target, softmax without the log: the loss "
-                             "is -log softmax(logits)[target], use F.log_softmax",
+                             "is -log softmax(logits)[target], use torch.log_softmax",
         "probability": "that is the probability of the target, softmax without the log: the loss is "
-                       "-log softmax(logits)[target], use F.log_softmax",
+                       "-log softmax(logits)[target], use torch.log_softmax",
         "one_minus_probability": "that is 1 - p(target), softmax without the log: the loss is "
                                  "-log softmax(logits)[target]",
         "vocabulary_mean": "that also averages over the vocabulary: pick the target's log-probability at each "
-                           "position (F.cross_entropy does, or .gather(-1, targets[..., None])), then average "
+                           "position (.gather(-1, targets[..., None])), then average "
                            "over the positions only",
         "batch_mean_only": f"that averages over the batch only and sums over time: {_AVERAGE}, batch × time",
         "time_mean_only": f"that averages over time and sums over the batch: {_AVERAGE}, batch × time",
         "shifted": "you shifted the targets: this function does NOT shift, logits[..., i, :] already scores "
                    "targets[..., i] (the caller passes logits[:, :-1] and tokens[:, 1:])",
         "values": "the mean over every position of -log softmax(logits)[target]: "
-                  "F.cross_entropy(logits.reshape(-1, vocab), targets.reshape(-1))",
+                  "torch.log_softmax(logits, dim=-1).gather(-1, targets[..., None]), negated and averaged",
         "no_gradient": GRAPH_CUT,
         "gradient": GRAPH_CUT,
     },
@@ -228,6 +229,25 @@ NEXT_TOKEN_LOSS = Exercise(
                  _sliced_logits[:, :-1], _sliced_tokens[:, 1:], likely="reshape"),
         *(random_loss_case(seed) for seed in range(6, 10)),
         LossCase("shape (4, 6, 9) with logits.requires_grad = True", *random_logits(10, 4, 6, 9), gradient=True),
+    ),
+    hints=(
+        Hint("Three steps: turn each position's scores into log-probabilities with "
+             "`torch.log_softmax(logits, dim=-1)` (natural log, so nats, and stable even for logits of 1000), "
+             "pick the log-probability of the true token at each position, and average. Stay in torch all the "
+             "way: no `.item()` or `float()`, because the trainer calls `.backward()` on your result.",
+             fits=("not_a_tensor", "unstable", "bits", "probability", "minus_probability", "one_minus_probability",
+                   "no_gradient", "gradient")),
+        Hint("To pick one entry per position, use `gather` along the last dimension. It wants an index with as "
+             "many dimensions as the log-probabilities, so give the targets a last dimension of size 1 and drop "
+             "it afterwards: `log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)` has the shape of "
+             "`targets`. Do not shift anything: position `i` of the logits already goes with position `i` of "
+             "the targets.",
+             fits=("vocabulary_mean", "shifted", "empty_mean", "reshape")),
+        Hint("The loss is minus the mean of those picked log-probabilities: one `.mean()` over every position "
+             "at once (batch and time together; not `.sum()`, not a mean per row), with a minus sign in front "
+             "so that the loss is positive. The result is a single number, a 0-dimensional tensor.",
+             fits=("summed", "no_minus", "per_position", "per_sequence", "batch_mean_only", "time_mean_only",
+                   "shape", "values")),
     ),
 )
 
@@ -549,6 +569,25 @@ DEDUPE = Exercise(
         ),
         refuses_bad_thresholds(-0.2, float("nan")),
     ),
+    hints=(
+        Hint("Walk through `documents` once, in order, building a new list `kept` (leave the input list "
+             "alone), and a `set` of the normalised texts kept so far, `\" \".join(text.lower().split())`. A "
+             "document whose normalised text is already in that set is an exact duplicate: skip it; otherwise "
+             "append the document as it was given. Before the loop, `raise ValueError` unless `threshold` is a "
+             "number with `0 < threshold <= 1`.",
+             fits=("changed_input", "not_a_list", "order", "kept_last_copy", "not_normalised", "normalised_output",
+                   "no_refusal", "threshold_one")),
+        Hint("Shingles: split the normalised text into words and take every run of 5 words in a row as a tuple, "
+             "`tuple(words[i:i + 5])`, collected in a `set` (a repeated shingle counts once). A text of 5 words "
+             "or fewer is one shingle, `tuple(words)`. The Jaccard similarity of two such sets is "
+             "`len(a & b) / len(a | b)`.",
+             fits=("single_words", "not_sets", "not_jaccard", "short_documents")),
+        Hint("Keep a second list with the shingle set of each document you KEEP, and append to it only when "
+             "you keep one. Drop a new document if `len(own & other) / len(own | other) >= threshold` for any "
+             "`other` in that list (at least the `threshold` passed in): a document dropped as a near-duplicate "
+             "never joins the list, so it cannot knock out later ones.",
+             fits=("compared_with_dropped", "strictly_above", "fixed_threshold", "exact_only", "values")),
+    ),
 )
 
 
@@ -722,6 +761,23 @@ CHINCHILLA_LOSS = Exercise(
         refuses_empty_models,
     ),
     passed=lambda t: "✅ chinchilla_loss passes the tests.",
+    hints=(
+        Hint("Read the five constants from the dict you are given, by their exact keys: `constants[\"E\"]`, "
+             "`constants[\"A\"]`, `constants[\"B\"]`, `constants[\"alpha\"]`, `constants[\"beta\"]`. Then the "
+             "function is the law written as one line of Python arithmetic.",
+             fits=("keys", "fixed_constants", "raised", "not_a_number")),
+        Hint("Each term divides a constant by a power: `A / N ** alpha` is the model-size term (A and alpha go "
+             "with N), `B / D ** beta` the data term (B and beta go with D), and `E` is added on top. "
+             "`A / N ** alpha` is not `(A / N) ** alpha`: `**` binds tighter than `/`, which is what you want "
+             "here.",
+             fits=("swapped_exponents", "multiplied", "no_E", "swapped_N_D", "swapped_A_B", "power_of_ratio",
+                   "values")),
+        Hint("For numpy arrays, use only `+`, `/` and `**` (not `math.pow` or other `math` functions): they work "
+             "element by element. Refuse a size <= 0 only when `N` or `D` is a plain number, e.g. "
+             "`if np.isscalar(N) and N <= 0: raise ValueError(...)`: on an array, `N <= 0` is itself an array, "
+             "and `if` cannot decide on it.",
+             fits=("arrays", "no_refusal")),
+    ),
 )
 
 
@@ -910,6 +966,23 @@ COMPUTE_OPTIMAL = Exercise(
             OptimalCase(6 * 10**22, constants, label, " given as a Python int"),
         )),
         refuses_empty_budgets(-5.0, constants=EPOCH_2024),
+    ),
+    hints=(
+        Hint("The notebook gives the formula; the work is writing it in Python. Read `alpha`, `beta`, `A` and "
+             "`B` from the `constants` passed in, compute `N` from the budget, then `D = C / (6 * N)` so that "
+             "6·N·D is exactly C, and `return N, D` (parameters first). Before that, `raise ValueError` unless "
+             "`C` is a number with `math.isfinite(C)` and `C > 0`.",
+             fits=("keys", "fixed_constants", "not_a_pair", "off_budget", "no_6_in_D", "swapped", "no_refusal",
+                   "raised")),
+        Hint("Compute the factor first: `G = (alpha * A / (beta * B)) ** (1 / (alpha + beta))`, alpha·A on top "
+             "and the whole ratio raised to the power. Keep the parentheses: without them `**` applies to the "
+             "last number only.",
+             fits=("G_upside_down", "no_G", "G_not_powered")),
+        Hint("Then the budget enters as `(C / 6) ** (beta / (alpha + beta))`, multiplied by `G`: C divided by 6 "
+             "(because C = 6 N D), and beta, not alpha, on top of the exponent. This is the law's own optimum, "
+             "not the rule of thumb of 20 tokens per parameter, and plain float arithmetic gives plain numbers.",
+             fits=("C_not_C_over_6", "no_6", "alpha_exponent", "rule_of_thumb", "too_large", "too_small",
+                   "not_optimal", "not_numbers")),
     ),
 )
 

@@ -27,7 +27,8 @@ from typing import Callable
 
 import torch
 
-from course_lib.exercises.engine import FLOAT64_TOLERANCE as TOLERANCE, Exercise, Float64Case, Trial, matching, rounded
+from course_lib.exercises.engine import (FLOAT64_TOLERANCE as TOLERANCE, Exercise, Float64Case, Hint, Trial, matching,
+                                         rounded)
 from course_lib.validation import is_number, is_whole
 
 
@@ -207,6 +208,22 @@ EPSILON_GREEDY = Exercise(
     visible=(greedy_at_epsilon_zero, draws_from_the_generator, shares_of_many_draws(Q, 0.3, seed=0),
              shares_of_many_draws(Q, 1.0, seed=1), shares_of_many_draws(torch.tensor([-1.0, 0.0, 2.5]), 0.1, seed=2),
              refuses_a_bad_epsilon_or_no_action),
+    hints=(
+        Hint("Two branches: explore (a random action) or exploit (the best-looking one). First refuse what makes "
+             "no sense, `raise ValueError(...)` when `epsilon` is outside [0, 1] or `q_values` is empty; then "
+             "flip a biased coin with `torch.rand(1, generator=generator)`, a number between 0 and 1 drawn from "
+             "the generator you were given.",
+             fits=("no_refusal", "generator", "raised")),
+        Hint("Explore when that draw is below `epsilon` (`torch.rand(1, generator=generator).item() < epsilon`): "
+             "epsilon is the probability of exploring, and epsilon 0 never explores. Otherwise exploit: "
+             "`int(torch.argmax(q_values))`, the highest estimate, with ties going to the lowest index.",
+             fits=("inverted", "explores_at_zero", "never_explores", "always_explores", "not_greedy", "argmin",
+                   "tie", "not_an_int")),
+        Hint("When exploring, draw from ALL the actions, the best one included: "
+             "`torch.randint(len(q_values), (1,), generator=generator)` gives 0 to `len(q_values) - 1` (its "
+             "upper bound is already left out, so subtract nothing). Turn it into a plain number with `int(...)`.",
+             fits=("greedy_left_out", "last_never_drawn", "no_such_action", "shares")),
+    ),
 )
 
 
@@ -473,6 +490,25 @@ GRPO_ADVANTAGES = Exercise(
         grpo_case("4 groups of 3 scores around 10", random_rewards(18, 4, 3, kind="scores"), 3, eps=1.0),
         refuses_more_groups_that_do_not_fit,
     ),
+    hints=(
+        Hint("Start with the checks and the layout. Turn integer rewards into floats (`rewards.float()`), raise "
+             "`ValueError` for the three bad cases (refuse `group_size` 1 only when `normalize_by_std` is on), "
+             "then put each group in a row: `groups = rewards.reshape(-1, group_size)`, the `group_size` "
+             "consecutive rewards of one problem side by side.",
+             fits=("int_rewards", "no_refusal", "size_one_allowed", "whole_batch", "strided", "strided_columns",
+                   "group_count", "whole_batch_and_population", "not_a_tensor", "raised")),
+        Hint("Work along each row, `dim=1, keepdim=True`, so that every group gets its own mean and spread, "
+             "lined up with its row. First subtract each group's first reward, `shifted = groups - groups[:, :1]` "
+             "(it changes neither the differences nor the spread, and makes a group of equal rewards exactly 0), "
+             "then subtract the row's mean: positive for a rollout that did better than its group.",
+             fits=("sign", "no_mean", "batch_std", "not_finite")),
+        Hint("With `normalize_by_std`, divide by the group's sample standard deviation plus `eps`, "
+             "`shifted.std(dim=1, keepdim=True) + eps` (torch's default already divides by N − 1; the eps goes "
+             "on the std, not under a square root); without it, stop after the mean. Reshape the result back to "
+             "the shape of `rewards`, with operations that make new tensors (no `-=` or `/=` on the input).",
+             fits=("population", "sqrt_eps", "no_eps", "zero_std", "no_division", "flag_ignored",
+                   "population_and_sqrt_eps", "shape", "changed_input", "values")),
+    ),
 )
 
 
@@ -668,6 +704,26 @@ PPO_CLIP_LOSS = Exercise(
                  gradient=True),
         refuses_a_negative_clip,
     ),
+    hints=(
+        Hint("Everything works on whole tensors at once, one value per token: `advantages` of shape "
+             "`(batch, 1)` spread over the tokens by themselves (broadcasting). First `raise ValueError` unless "
+             "`clip` is a positive number, then get the ratio of new to old probability from the "
+             "log-probabilities: subtract first, then `exp`, `torch.exp(logp_new - logp_old)` (the probabilities "
+             "themselves can underflow to 0).",
+             fits=("no_refusal", "divided_logps", "upside_down", "no_exp", "underflow", "not_finite", "not_a_tensor",
+                   "raised")),
+        Hint("There are two candidates per token: the plain one, `ratio * advantages`, and a clipped one, where "
+             "the RATIO (not the advantage) is held within 1 ± `clip` on both sides, "
+             "`torch.clamp(ratio, 1 - clip, 1 + clip)`, then multiplied by `advantages`. Use the `clip` you "
+             "were given.",
+             fits=("clamp_advantage", "no_clip", "upper_only", "lower_only", "clamp_around_zero", "fixed_clip")),
+        Hint("Keep the smaller of the two, token by token, with `torch.minimum(...)` (not `maximum`, and not one "
+             "candidate alone), and return its negative: PPO maximises that objective, training minimises the "
+             "loss. No `.mean()` or `.sum()`, no `.item()` or `.detach()`, and no in-place `*=`: the result keeps "
+             "the shape of `logp_new` and its gradient.",
+             fits=("max", "no_min", "no_minus", "mean", "sum", "per_sequence", "shape", "no_gradient", "gradient",
+                   "changed_input", "values")),
+    ),
 )
 
 
@@ -769,6 +825,22 @@ KL_PENALTY = Exercise(
         kl_case("a batch of shape (3, 8) with logp.requires_grad = True", *random_logps(45, 3, 8, spread=0.5),
                 gradient=True),
     ),
+    hints=(
+        Hint("One formula applied to every token at once, with torch operations on the whole tensors: the "
+             "result has the shape of `logp`, with no `.mean()` or `.sum()` (the trainer averages later), and no "
+             "`.item()` or `.detach()`, so the gradient reaches `logp`. Build it from the difference of the "
+             "log-probabilities, never from the probabilities themselves.",
+             fits=("not_a_tensor", "shape", "mean", "sum", "per_sequence", "underflow", "no_gradient", "gradient",
+                   "changed_input")),
+        Hint("Take the difference in the order the notebook gives: `d = ref_logp - logp`, the reference minus "
+             "the policy (the tokens were sampled from the policy, and this direction estimates the KL from the "
+             "policy to the reference). Not `logp - ref_logp`, not `d` alone, and not a square.",
+             fits=("reverse", "k1", "minus_k1", "k2")),
+        Hint("k3 is `e^d - d - 1`: all three terms, with a minus before `d`. `torch.expm1(d)` is `e^d - 1` in one "
+             "precise step (the `- 1` is already inside it); where the models agree, `d` is exactly 0, and so is "
+             "k3 if you add no `eps` and no clamp.",
+             fits=("no_minus_one", "no_minus_d", "plus_d", "not_exactly_zero", "not_finite", "values", "raised")),
+    ),
 )
 
 
@@ -860,6 +932,24 @@ RL_CLAIMS = Exercise(
     },
     visible=(grpo_beat_the_control, what_the_gameable_reward_did, the_best_leash),
     passed=lambda t: "✅ All three answers agree with what you measured.",
+    hints=(
+        Hint("Question 1: the full run (\"The full run: your GRPO\") stores `grpo_gain`, and the shuffled-reward "
+             "control right after it stores `control_gain`; the control's cell prints both as \"real rewards: "
+             "..., shuffled: ...\". Compare the two gains and set `grpo_beat_control` to the Python value `True` "
+             "or `False` (not a string).",
+             fits=("not_true_or_false", "control")),
+        Hint("Question 2: E3's cell, with the honest and the gameable run, prints the gameable run's answer "
+             "length and held-out accuracy as before -> after; `hack_length` and `hack_accuracy` hold those "
+             "pairs as `(before, after)`. Read whether each went up or down, then copy the matching phrase "
+             "exactly, character for character.",
+             fits=("hack_effect", "not_an_effect")),
+        Hint("Question 3: in E9, for each KL weight in `dial.kl_weights`, "
+             "`dial.ranges(\"gameable\", kl)[\"accuracy\"]` gives the mean, lowest and highest held-out "
+             "accuracy over the seeds of the gameable-reward runs; `best_leash` is one of those weights, a "
+             "number. Take the one with the highest mean (a weight whose range overlaps its range counts too); if "
+             "`dial` is `None`, the sweep is missing: set `RERUN = True` in the dial's cell and run it again.",
+             fits=("leash", "no_sweep")),
+    ),
 )
 
 EXERCISES = (EPSILON_GREEDY, GRPO_ADVANTAGES, PPO_CLIP_LOSS, KL_PENALTY, RL_CLAIMS)
