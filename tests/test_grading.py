@@ -88,7 +88,11 @@ def tamper_cases(assignment: str, solution, untouched) -> dict:
         cell.source = "assert True"
 
     loop_delete = copy.deepcopy(solution)
-    answers = answer_cells(loop_delete)
+    # The loop goes in the last answer cell that a graded test still follows (an ungraded answer,
+    # such as an open claim's, may come after every test).
+    last_test = max(i for i, c in enumerate(loop_delete.cells) if nbg(c).get("grade"))
+    before_a_test = {id(c) for c in loop_delete.cells[:last_test]}
+    answers = [c for c in answer_cells(loop_delete) if id(c) in before_a_test]
     answers[-1].source = "while True:\n    pass\n" + answers[-1].source
     first_grade = grade_cells(loop_delete)[0]
     loop_delete.cells.remove(first_grade)
