@@ -57,9 +57,6 @@ def check(*submitted, hidden: bool = False, exercise: str | None = None, **conte
     notebook the failure is a short panel instead of a traceback, and the notebook runs on."""
     declared = _named(submitted[0] if submitted else None, exercise)
     try:
-        if any(value is Ellipsis for value in submitted):
-            raise ExerciseFailure("not_implemented", "an answer is still `...`: replace each `...` in the "
-                                  "cell above with your answer, then run it and this cell again")
         declared.check(*submitted, hidden=hidden, **context)
     except ExerciseFailure as failure:
         if not in_learners_notebook():

@@ -139,6 +139,9 @@ class Exercise:
             raise ValueError(f"{self.name} has no hidden cases")
         trial = Trial(self, submitted, context)
         try:
+            if any(value is Ellipsis for value in submitted):  # a top-level answer's placeholder
+                raise ExerciseFailure("not_implemented", "an answer is still `...`: replace each `...` in "
+                                      "the cell above with your answer, then run it and this cell again")
             for case in self.hidden if hidden else self.visible:
                 case(trial)
         except ExerciseFailure as failure:
