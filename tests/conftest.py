@@ -1,6 +1,7 @@
 """Shared fixtures. Keep this file small: helpers used by one test file live in that file."""
 from __future__ import annotations
 
+import copy
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,14 @@ from autograder import course
 
 REPO = Path(__file__).resolve().parent.parent
 SYNTHETIC = "zz_synthetic"  # sorts after the real assignments; never exists in the repo itself
+OPTIONAL = "optional"  # the cell tag of an optional part (a deep dive a learner may skip)
+
+
+def core_path(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A copy of nb without its optional parts: the notebook of a learner who skipped them all."""
+    core = copy.deepcopy(nb)
+    core.cells = [c for c in core.cells if OPTIONAL not in c.metadata.get("tags", [])]
+    return core
 
 
 def _cell(kind: str, source: str, grade_id: str | None = None, *, grade=False, solution=False,

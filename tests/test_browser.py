@@ -1,10 +1,11 @@
-"""The on-ramp in a real browser: JupyterLab on 127.0.0.1, driven by headless Chromium.
+"""The course in a real browser: JupyterLab on 127.0.0.1, driven by headless Chromium.
 
-Runs every cell of the on-ramp solution, checks that the widgets really render (token chips, the
-attention heatmap, the temperature chart), then moves the temperature slider with the keyboard and
-checks that the bar chart follows. Notebook A (the lifecycle) gets the same treatment: every cell
-run, then its TokenizerBox, EmbeddingMap, AttentionHover and filtered TemperatureExplorer driven, and
-its plotly figures checked.
+Every student notebook, untouched as handed out, gets Run All: it reaches its last cell with one
+"not done yet" panel per exercise and no traceback (the course's answers stand in, visibly). In the
+on-ramp the widgets must really render (token chips, the attention heatmap, the temperature chart),
+the temperature slider moved with the keyboard must move the bar chart, a hint must open and a
+glossary link must open its entry. Notebooks A and C also have their widgets driven and their plotly
+figures checked.
 
 Needs Debian's Chromium (`apt-get install chromium chromium-driver`; CI installs it) and the
 Playwright Python package, which is only used to drive that Chromium: no browser is downloaded.
@@ -31,8 +32,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-NOTEBOOK = REPO / "solutions" / "00_onramp" / "00_onramp.ipynb"
-STUDENT_ONRAMP = REPO / "notebooks" / "00_onramp" / "00_onramp.ipynb"  # served as student_00_onramp.ipynb
+# The student notebooks are served as the course lays them out (notebooks/NAME/NAME.ipynb, the glossary
+# at the root), so that their relative links resolve as they do for a learner.
+STUDENT = "notebooks/{0}/{0}.ipynb"
 INSTALL_HINT = "install Debian's chromium: apt-get install chromium chromium-driver"
 
 SERVER_START_S = 90  # JupyterLab answering its REST API
@@ -98,11 +100,12 @@ class Lab:
 
 @pytest.fixture
 def lab(tmp_path, chromium_path):
-    """A JupyterLab serving a copy of the on-ramp from tmp_path, with its own config and runtime dirs."""
+    """A JupyterLab serving a copy of the student notebooks and the glossary from tmp_path, laid out as
+    in the course, with its own config and runtime dirs."""
     root = tmp_path / "lab"
     root.mkdir()
-    shutil.copy(NOTEBOOK, root / NOTEBOOK.name)
-    shutil.copy(STUDENT_ONRAMP, root / f"student_{STUDENT_ONRAMP.name}")
+    shutil.copytree(REPO / "notebooks", root / "notebooks")
+    shutil.copy(REPO / "GLOSSARY.md", root / "GLOSSARY.md")
     home = tmp_path / "jupyter"
     dirs = {name: home / name for name in ("runtime", "config", "data", "settings", "workspaces", "ipython")}
     for path in dirs.values():
@@ -274,24 +277,21 @@ def browser_page(chromium_path: str, lab: Lab, tmp_path: Path):
 
 def test_onramp_runs_and_temperature_slider_moves_the_chart(lab, chromium_path, tmp_path):
     with browser_page(chromium_path, lab, tmp_path) as page:
+        panels = run_all_untouched(page, lab, "00_onramp")  # the course's answers stand in, visibly
         drive_the_onramp(page, lab, tmp_path)
-        drive_the_untouched_student_onramp(page, lab, tmp_path)
+        check_panels_hints_and_glossary(page, panels, tmp_path)
 
 
-def drive_the_untouched_student_onramp(page, lab: Lab, tmp_path: Path):
-    """Run All on the student version as handed out: it reaches the last cell, each unfinished
-    exercise is one short panel (no traceback), and a hint opens."""
+def check_panels_hints_and_glossary(page, panels, tmp_path: Path):
+    """After Run All on the untouched on-ramp: a panel names its hint, the hint opens (the next stays
+    folded), and a glossary link opens its entry."""
     from playwright.sync_api import expect
 
-    open_and_run_all(page, lab, f"student_{STUDENT_ONRAMP.name}")  # no cell raised, every one ran
-    panels = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output",
-                          has_text=re.compile(r"is not done yet"))
-    expect(panels).to_have_count(3)  # the prediction, softmax_with_temperature, generate
     softmax_panel = panels.filter(has_text="softmax_with_temperature").first
     softmax_panel.scroll_into_view_if_needed()
     expect(softmax_panel).to_contain_text("hint 1 above the exercise")
     page.screenshot(path=str(tmp_path / "student_panel.png"))
-    shown = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")  # the solution's tab is open too
+    shown = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
     hints = shown.locator(".jp-MarkdownCell", has_text="Stuck on softmax_with_temperature?")
     details = hints.locator("details")
     expect(details).to_have_count(3)
@@ -302,6 +302,51 @@ def drive_the_untouched_student_onramp(page, lab: Lab, tmp_path: Path):
     expect(details.nth(1)).not_to_have_attribute("open", "")  # the next hint stays folded
     hints.scroll_into_view_if_needed()
     page.screenshot(path=str(tmp_path / "student_hint.png"))
+    check_glossary_link(page, tmp_path)
+
+
+def run_all_untouched(page, lab: Lab, name: str):
+    """Run All on an untouched student notebook: no cell raises, every cell runs, and each graded
+    exercise shows one "not done yet" panel. Returns the panels' locator."""
+    from playwright.sync_api import expect
+
+    from autograder.generate import checked_exercise
+
+    cells = json.loads((REPO / STUDENT.format(name)).read_text())["cells"]
+    exercises = {checked_exercise("".join(c["source"])) for c in cells
+                 if c.get("metadata", {}).get("nbgrader", {}).get("grade")} - {None}
+    open_and_run_all(page, lab, STUDENT.format(name))
+    panels = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output",
+                          has_text=re.compile(r"is not done yet"))
+    expect(panels).to_have_count(len(exercises))
+    for exercise in sorted(exercises):
+        expect(panels.filter(has_text=f"{exercise} is not done yet")).to_have_count(1)
+    return panels
+
+
+def check_glossary_link(page, tmp_path: Path):
+    """A glossary link in the notebook's first cell opens GLOSSARY.md in JupyterLab, its entry in view."""
+    # The first cell may be out of the DOM after Run All (JupyterLab renders the cells near the view).
+    page.evaluate("() => { const notebook = window.jupyterapp.shell.currentWidget.content;"
+                  " notebook.activeCellIndex = 0; return notebook.scrollToItem(0, 'start'); }")
+    shown = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+    link = shown.locator(".jp-MarkdownOutput a[href*='GLOSSARY.md']").first  # JupyterLab resolves the href
+    anchor = link.get_attribute("href").split("#", 1)[1]
+    link.click()
+    page.wait_for_function("() => window.jupyterapp.shell.currentWidget.context"
+                           " && window.jupyterapp.shell.currentWidget.context.path === 'GLOSSARY.md'",
+                           timeout=RENDER_S * 1000)
+    # The entry's heading, by the anchor the notebook links (GitHub's form: lower case, - for spaces).
+    entry_in_view = """(anchor) => {
+      const view = window.jupyterapp.shell.currentWidget.node;
+      const heading = Array.from(view.querySelectorAll('h3')).find((h) =>
+        h.textContent.replace('¶', '').trim().toLowerCase().replace(/ /g, '-') === anchor);
+      if (!heading) return null;
+      const box = heading.getBoundingClientRect(), frame = view.getBoundingClientRect();
+      return box.top >= frame.top && box.bottom <= frame.bottom;
+    }"""
+    page.wait_for_function(entry_in_view, arg=anchor, timeout=RENDER_S * 1000)
+    page.screenshot(path=str(tmp_path / "glossary.png"))
 
 
 def open_and_run_all(page, lab: Lab, notebook_name: str):
@@ -332,7 +377,6 @@ def open_and_run_all(page, lab: Lab, notebook_name: str):
 def drive_the_onramp(page, lab: Lab, tmp_path: Path):
     from playwright.sync_api import expect
 
-    open_and_run_all(page, lab, NOTEBOOK.name)
 
     # TokenizerBox: both rows of coloured chips (SmolLM2 and raw bytes).
     expect(page.locator(".tokbox-name")).to_have_text(["SmolLM2", "raw bytes"], timeout=RENDER_S * 1000)
@@ -491,7 +535,7 @@ def test_attention_hover_shades_earlier_tokens_and_locks_on_click(lab, chromium_
 
 # ---- Notebook A, the lifecycle of an LLM: every widget drawn and answering ----
 
-LIFECYCLE = REPO / "solutions" / "A_lifecycle" / "A_lifecycle.ipynb"
+LIFECYCLE = "A_lifecycle"  # the student version, untouched: the course's versions stand in, visibly
 TOKBOX_TEXT = "Tokenizers don't see letters: strawberry, 12345, naïve, 🍓, שלום"
 TROPHY_SENTENCE = "The trophy did not fit in the suitcase because it was too big."
 
@@ -516,10 +560,11 @@ MARK_CELLS_JS = """(ids) => {
 }"""
 
 
-def run_fast_and_mark(page, lab: Lab, notebook_name: str, cell_ids):
-    """Runs the notebook under the server's COURSE_FAST=1 (checked: the kernel ran the short settings)
-    and marks the cells named; returns outputs(cell_id), the locator of one cell's outputs."""
-    open_and_run_all(page, lab, notebook_name)
+def run_fast_and_mark(page, lab: Lab, name: str, cell_ids):
+    """Runs the untouched student notebook under the server's COURSE_FAST=1 (checked: the kernel ran
+    the short settings) and marks the cells named; returns outputs(cell_id), the locator of one
+    cell's outputs."""
+    run_all_untouched(page, lab, name)
     assert page.evaluate(KERNEL_PRINT_JS, "print(pick('normal', 'fast'))").strip() == "fast"
     found = page.evaluate(MARK_CELLS_JS, list(cell_ids))
     assert sorted(found) == sorted(cell_ids), f"cells missing from the notebook: {sorted(set(cell_ids) - set(found))}"
@@ -541,14 +586,13 @@ def test_lifecycle_notebook_widgets_render_and_respond(lab, chromium_path, tmp_p
     """Notebook A runs in the browser without an error; its TokenizerBox, EmbeddingMap,
     AttentionHover and TemperatureExplorer (with top-k, top-p and draws) render and answer input, and
     its plotly figures are drawn."""
-    shutil.copy(LIFECYCLE, lab.root / LIFECYCLE.name)
     with browser_page(chromium_path, lab, tmp_path) as page:
         drive_the_lifecycle(page, lab, tmp_path)
 
 
 def drive_the_lifecycle(page, lab: Lab, tmp_path: Path):
     started = time.monotonic()
-    outputs = run_fast_and_mark(page, lab, LIFECYCLE.name, LIFECYCLE_CELLS)
+    outputs = run_fast_and_mark(page, lab, LIFECYCLE, LIFECYCLE_CELLS)
 
     check_tokenizer_box(page, outputs("tokenizer-box"), tmp_path)
     unlabelled = check_embedding_map(page, outputs("embedding-map"), tmp_path)
@@ -846,7 +890,7 @@ def check_lifecycle_figures(page, outputs, tmp_path: Path):
 
 # ---- Notebook C, pre-training: the next-token game, the Chinchilla explorer, the live curve ----
 
-PRETRAINING = REPO / "solutions" / "C_pretraining" / "C_pretraining.ipynb"
+PRETRAINING = "C_pretraining"
 PRETRAINING_CELLS = ("next-token-game", "chinchilla-explorer", "pretraining-run")
 
 # A plotly bar chart as drawn: its title, tick labels, bar labels, bar widths and fill colours.
@@ -874,14 +918,13 @@ def test_pretraining_notebook_widgets_render_and_respond(lab, chromium_path, tmp
     """Notebook C runs in the browser without an error; its NextTokenGame scores a guess, refuses an
     empty one kindly and moves to the next prompt; its ChinchillaExplorer follows the budget slider and
     the constants toggle; TinyGPT's live pre-training curve and progress bar are drawn to the end."""
-    shutil.copy(PRETRAINING, lab.root / PRETRAINING.name)
     with browser_page(chromium_path, lab, tmp_path) as page:
         drive_the_pretraining(page, lab, tmp_path)
 
 
 def drive_the_pretraining(page, lab: Lab, tmp_path: Path):
     started = time.monotonic()
-    outputs = run_fast_and_mark(page, lab, PRETRAINING.name, PRETRAINING_CELLS)
+    outputs = run_fast_and_mark(page, lab, PRETRAINING, PRETRAINING_CELLS)
 
     check_next_token_game(page, outputs("next-token-game"), tmp_path)
     check_chinchilla_explorer(page, outputs("chinchilla-explorer"), tmp_path)
@@ -1062,3 +1105,24 @@ def check_pretraining_curve(page, out, tmp_path: Path):
         re.compile(r"progress-bar-success"))
     bar.scroll_into_view_if_needed()
     page.screenshot(path=str(tmp_path / "pretraining_curve.png"))
+
+
+# ---- the other student notebooks: Run All reaches the end ----
+
+UNTOUCHED_ONLY = ("B_why_transformers_won", "D_post_training", "E_reinforcement_learning")
+
+
+def test_untouched_student_notebooks_run_to_their_last_cell(lab, chromium_path, tmp_path):
+    """B, D and E as handed out, one after the other on one server: Run All reaches the last cell,
+    each unfinished exercise is one panel, and no output shows a traceback (00, A and C get the same
+    check in their own tests)."""
+    with browser_page(chromium_path, lab, tmp_path) as page:
+        for name in UNTOUCHED_ONLY:
+            started = time.monotonic()
+            run_all_untouched(page, lab, name)
+            last = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell").last
+            last.scroll_into_view_if_needed()
+            page.screenshot(path=str(tmp_path / f"{name}_end.png"))
+            # Its kernel goes before the next notebook loads a model of its own (2 cores, little memory).
+            page.evaluate("() => window.jupyterapp.serviceManager.sessions.shutdownAll()")
+            print(f"{name} untouched in the browser: {time.monotonic() - started:.0f} s")

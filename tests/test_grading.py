@@ -5,7 +5,8 @@ synthetic assignment (which checks the machinery in seconds); the pair "the solu
 marks, the untouched student notebook scores zero" runs on every other assignment. Each
 assignment is graded in ONE run of grade.py (two workers), its cases submitted as different students:
 
-    solution       the source notebook itself                     -> full marks, status graded
+    solution       the source notebook, its optional parts removed -> full marks, status graded (a
+                   learner may skip every optional deep dive; the untouched run still executes them)
     untouched      the student notebook as released              -> 0, status graded, run completes
     assert_true    untouched, every test cell made `assert True`  -> same as untouched, tampered
     loop_delete    solution, `while True: pass` at the top of the last answer cell and the first
@@ -43,7 +44,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from conftest import REPO, SYNTHETIC, run_step  # noqa: E402  (tests/ is on sys.path under pytest)
+from conftest import REPO, SYNTHETIC, core_path, run_step  # noqa: E402  (tests/ is on sys.path under pytest)
 
 ASSIGNMENTS = sorted(p.parent.name for p in (REPO / "solutions").glob("*/*.ipynb")
                      if p.stem == p.parent.name)
@@ -233,7 +234,7 @@ def batch(request, course_factory) -> Batch:
     root = course_factory(f"grade-{assignment}", assignments=[assignment] if real else [],
                           synthetic=not real)
     solution = nbformat.read(root / "solutions" / assignment / f"{assignment}.ipynb", 4)
-    cases = {"solution": solution, "untouched": student_notebook(root, assignment)}
+    cases = {"solution": core_path(solution), "untouched": student_notebook(root, assignment)}
     facts = {}
     if assignment in TAMPER_TARGETS:
         extra = tamper_cases(assignment, solution, cases["untouched"])
