@@ -131,8 +131,8 @@ def lab(tmp_path, chromium_path):
         sys.executable, "-m", "jupyter", "lab", "--no-browser",
         "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
         f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}", "--ServerApp.allow_root=True",
-        # window.jupyterapp: the test runs cells through JupyterLab's own commands.
-        "--LabApp.expose_app_in_browser=True",
+        # window.jupyterapp: the test runs cells through JupyterLab's (and Notebook 7's) own commands.
+        "--LabApp.expose_app_in_browser=True", "--JupyterNotebookApp.expose_app_in_browser=True",
     ]
     with open(log, "wb") as log_file:
         server = subprocess.Popen(command, cwd=root, env=env, stdout=log_file, stderr=subprocess.STDOUT,
@@ -316,12 +316,72 @@ def run_all_untouched(page, lab: Lab, name: str):
     exercises = {checked_exercise("".join(c["source"])) for c in cells
                  if c.get("metadata", {}).get("nbgrader", {}).get("grade")} - {None}
     open_and_run_all(page, lab, STUDENT.format(name))
+    problems = check_layout(page)
+    assert not problems, f"{name}: layout problems in the outputs:\n" + "\n".join(problems)
     panels = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output",
                           has_text=re.compile(r"is not done yet"))
     expect(panels).to_have_count(len(exercises))
     for exercise in sorted(exercises):
         expect(panels.filter(has_text=f"{exercise} is not done yet")).to_have_count(1)
     return panels
+
+
+# Layout problems in the rendered outputs of the cells now in the DOM: an output wider than its cell;
+# a bordered box whose text spills out of it; in a plotly chart, two labels (title, panel titles,
+# axis titles, legend entries) that intersect, a label across a tick label or outside the chart; a
+# chart of no fixed width that fills less than 90% of an output it has to itself.
+LAYOUT_PROBLEMS_JS = """() => {
+  const problems = [];
+  const meets = (a, b) => a.width > 0 && b.width > 0 && a.left < b.right - 1 && b.left < a.right - 1
+    && a.top < b.bottom - 1 && b.top < a.bottom - 1;
+  const labelled = (nodes) => Array.from(nodes).map((t) => ({text: t.textContent.trim(), box: t.getBoundingClientRect()}))
+    .filter((l) => l.text);
+  window.jupyterapp.shell.currentWidget.content.widgets.forEach((cell) => {
+    if (cell.model.type !== 'code' || !cell.node.querySelector('.jp-OutputArea-output')) return;
+    const where = `cell ${cell.model.id}`;
+    cell.node.querySelectorAll('.jp-OutputArea-output').forEach((output) => {
+      if (output.scrollWidth > output.clientWidth + 2)
+        problems.push(`${where}: output ${output.scrollWidth} px wide in ${output.clientWidth} px`);
+      output.querySelectorAll('div[style*="border"]').forEach((box) => {
+        if (box.scrollWidth > box.clientWidth + 2 || box.scrollHeight > box.clientHeight + 2)
+          problems.push(`${where}: text spills out of a box: ${box.textContent.slice(0, 60)}`);
+      });
+      const plots = output.querySelectorAll('.js-plotly-plot');
+      plots.forEach((plot) => {
+        const svg = plot.querySelector('.main-svg');
+        if (!svg) return;
+        const frame = svg.getBoundingClientRect();
+        if (plots.length === 1 && !(plot.layout && plot.layout.width) && frame.width < 0.9 * output.clientWidth)
+          problems.push(`${where}: a chart ${Math.round(frame.width)} px wide in ${output.clientWidth} px`);
+        const labels = labelled(plot.querySelectorAll('.gtitle, .annotation-text, .legendtext, text[class$="title"]'));
+        const ticks = labelled(plot.querySelectorAll('.xtick text, .ytick text, [class*="tick"] text'));
+        labels.forEach((label, i) => {
+          labels.slice(i + 1).forEach((other) => {
+            if (meets(label.box, other.box)) problems.push(`${where}: '${label.text}' overlaps '${other.text}'`);
+          });
+          ticks.forEach((tick) => {
+            if (meets(label.box, tick.box)) problems.push(`${where}: '${label.text}' overlaps the tick '${tick.text}'`);
+          });
+          if (label.box.left < frame.left - 1 || label.box.right > frame.right + 1)
+            problems.push(`${where}: '${label.text}' is cut off at the chart's edge`);
+        });
+      });
+    });
+  });
+  return problems;
+}"""
+
+
+def check_layout(page) -> list[str]:
+    """Scrolls through the open notebook (JupyterLab lays out only the cells near the view) and
+    returns its layout problems."""
+    count = page.evaluate("() => window.jupyterapp.shell.currentWidget.content.widgets.length")
+    problems: list[str] = []
+    for index in range(0, count, 4):
+        page.evaluate(f"() => window.jupyterapp.shell.currentWidget.content.scrollToItem({index}, 'start')")
+        page.wait_for_timeout(300)
+        problems += [p for p in page.evaluate(LAYOUT_PROBLEMS_JS) if p not in problems]
+    return problems
 
 
 def check_glossary_link(page, tmp_path: Path):
@@ -349,10 +409,11 @@ def check_glossary_link(page, tmp_path: Path):
     page.screenshot(path=str(tmp_path / "glossary.png"))
 
 
-def open_and_run_all(page, lab: Lab, notebook_name: str):
-    """Open a notebook of the server's root, run all its cells and check that none failed."""
+def open_and_run_all(page, lab: Lab, notebook_name: str, app: str = "/lab/tree/"):
+    """Open a notebook of the server's root in JupyterLab (or, with app="/notebooks/", Notebook 7),
+    run all its cells and check that none failed."""
     page.set_default_timeout(30_000)
-    page.goto(lab.url(f"/lab/tree/{notebook_name}"), wait_until="domcontentloaded")
+    page.goto(lab.url(f"{app}{notebook_name}"), wait_until="domcontentloaded")
     page.wait_for_function(NOTEBOOK_READY_JS, arg=notebook_name, timeout=PAGE_READY_S * 1000, polling=500)
 
     started = time.monotonic()
@@ -449,7 +510,8 @@ def drive_the_onramp(page, lab: Lab, tmp_path: Path):
 
 # ---- AttentionHover in the browser ----
 
-HOVER_NOTEBOOK = "attention_hover.ipynb"
+HOVER_NOTEBOOK = "every_widget.ipynb"
+TOKBOX_PROMPT = "How many r's are in strawberry?"
 HOVER_SENTENCE = "The cat sat on the mat because it was tired."
 
 # Every chip of the widget as drawn: its shade (--ah-strength, 0..1), background and classes.
@@ -489,22 +551,46 @@ def assert_attention_from(chips: list[dict], focus: int, looker: str):
     assert not any(chip["future"] for chip in earlier)
 
 
-def test_attention_hover_shades_earlier_tokens_and_locks_on_click(lab, chromium_path, tmp_path):
-    """AttentionHover on the real SmolLM2: hovering " it" shades the tokens up to it and greys those
-    after it, drawn in the browser alone; a click locks it, and the lock and head reach the kernel."""
+def test_every_kind_of_widget_works_in_notebook_7(lab, chromium_path, tmp_path):
+    """In Notebook 7 (JupyterLab has the same widgets in the on-ramp and A): AttentionHover on the real
+    SmolLM2 (anywidget, hover): hovering " it" shades the tokens up to it and greys those after it,
+    drawn in the browser alone; a click locks it, and the lock and head reach the kernel. TokenizerBox
+    (anywidget chips) draws a chip per byte; the TemperatureExplorer's slider (ipywidgets) redraws its
+    plotly FigureWidget; no output has a layout problem."""
     import nbformat
     from playwright.sync_api import expect
 
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in (
         "from course_lib.models.smollm import load_smollm2\n"
-        "from course_lib.widgets.attention_hover import AttentionHover\n"
-        f"hover = AttentionHover(load_smollm2(device='cpu'), text={HOVER_SENTENCE!r})\n"
-        "hover")])
+        "from course_lib.widgets import AttentionHover, TemperatureExplorer, TokenizerBox, bytes_tokenizer\n"
+        "smol = load_smollm2(device='cpu')\n"
+        f"hover = AttentionHover(smol, text={HOVER_SENTENCE!r})\n"
+        "hover",
+        f"TokenizerBox({{'SmolLM2': smol.tokenize, 'raw bytes': bytes_tokenizer}}, text={TOKBOX_PROMPT!r})",
+        "TemperatureExplorer(smol.logits(smol.encode('The capital of France is')), smol.token_label)")])
     notebook.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
     nbformat.write(notebook, lab.root / HOVER_NOTEBOOK)
 
     with browser_page(chromium_path, lab, tmp_path) as page:
-        open_and_run_all(page, lab, HOVER_NOTEBOOK)
+        open_and_run_all(page, lab, HOVER_NOTEBOOK, app="/notebooks/")
+        byte_chips = page.locator(".tokbox-chips").nth(1).locator(".tokbox-chip")
+        expect(byte_chips).to_have_count(len(TOKBOX_PROMPT.encode("utf-8")), timeout=RENDER_S * 1000)
+        slider = page.locator(".widget-slider").filter(
+            has=page.locator(".widget-label", has_text=re.compile(r"^temperature$")))
+        plot = page.locator(".js-plotly-plot").last
+        slider.scroll_into_view_if_needed()
+        page.wait_for_function("(plot) => plot.querySelectorAll('.trace.bars .point path').length > 0",
+                               arg=plot.element_handle(), timeout=RENDER_S * 1000)
+        before = plot.evaluate(CHART_STATE_JS)
+        slider.locator(".noUi-handle").press("End")
+        expect(slider.locator(".widget-readout")).to_have_text("3.00")
+        page.wait_for_function("([plot, old]) => { const top = plot.querySelector("
+                               "'.trace.bars .point text, .trace.bars text.bartext'); return top && top.textContent !== old; }",
+                               arg=[plot.element_handle(), before["texts"][0]], timeout=CHART_UPDATE_S * 1000)
+        assert percent(plot.evaluate(CHART_STATE_JS)["texts"][0]) < percent(before["texts"][0])
+        page.screenshot(path=str(tmp_path / "notebook7_widgets.png"))
+        problems = check_layout(page)
+        assert not problems, "layout problems in Notebook 7:\n" + "\n".join(problems)
         widget = page.locator(".ah")
         chips = widget.locator(".ah-chip")
         readout = widget.locator(".ah-readout")

@@ -7,7 +7,7 @@ class LiveLines:
     them from a run's log: each line shows what the log measured under its name.
 
     panels: the title of each panel, left to right; `lines` maps each line's name to its panel's
-    index. Build it, `update` it with what is known so far, then display `figure`: the points
+    index. Build it, `update` it with what is known so far, then display `view`: the points
     given before display are part of the figure from the start.
     """
 
@@ -16,16 +16,24 @@ class LiveLines:
         import plotly.graph_objects as go
         from plotly.subplots import make_subplots
 
+        import ipywidgets as widgets
+
+        from course_lib.widgets.fit import FitWidth, figure_widget
+
         if set(lines.values()) - set(range(len(panels))):
             raise ValueError(f"each line's panel must be an index into {panels}, got {lines}")
-        base = make_subplots(rows=1, cols=len(panels), subplot_titles=panels)
+        base = make_subplots(rows=1, cols=len(panels), subplot_titles=panels, horizontal_spacing=0.09)
         for name, panel in lines.items():
             base.add_trace(go.Scatter(x=[], y=[], name=name, mode="lines"), row=1, col=panel + 1)
         for panel, axis_title in enumerate(yaxis_titles):
             base.update_yaxes(title_text=axis_title, row=1, col=panel + 1)
             base.update_xaxes(title_text="step", row=1, col=panel + 1)
-        base.update_layout(title=title, height=height, margin={"t": 70, "b": 40})
-        self.figure = go.FigureWidget(base)
+        # The legend under the panels, not beside them: the panels keep the width, and their titles room.
+        base.update_layout(title=title, height=height + 40, margin={"t": 80, "b": 40},
+                           legend={"orientation": "h", "x": 0, "y": -0.3, "yanchor": "top"})
+        base.update_annotations(font_size=13)  # the panels' titles
+        self.figure = figure_widget(base)
+        self.view = widgets.VBox([self.figure, FitWidth()])  # what is displayed: the figure at its width
 
     def update(self, points: dict[str, tuple[list, list]]) -> None:
         """points: name -> (xs, ys) for the lines to redraw; other lines stay as they are."""

@@ -118,7 +118,7 @@ def train_steps(parameters, step_loss: Callable, batches: Iterable, *, steps: in
         from IPython.display import display
 
         redraw()
-        display(plot.figure)
+        display(plot.view)
     began = time.perf_counter()
     bar = tqdm(total=steps, initial=start if steps else 0, desc=desc, unit="step", disable=not progress)
     try:

@@ -238,7 +238,7 @@ def compare_answers(columns: dict[str, Sequence[Answer]], rows: int = 8):
 
     names = list(columns)
     first = columns[names[0]]
-    head = "".join(f"<th>{html.escape(n)}</th>" for n in ["question", "right answer", *names])
+    head = "".join(f"<th style='text-align:left'>{html.escape(n)}</th>" for n in ["question", "right answer", *names])
     body = []
     for i in range(min(rows, len(first))):
         cells = [first[i].question, first[i].reference]
@@ -247,9 +247,12 @@ def compare_answers(columns: dict[str, Sequence[Answer]], rows: int = 8):
             a = columns[name][i]
             marks.append(f"{'✓' if a.follows_format else '✗'} {html.escape(a.reply if a.reply.strip() else '(nothing)')}"
                          f"{'' if a.ended else ' …'}")
-        body.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells)
-                    + "".join(f"<td style='white-space:pre-wrap'>{m}</td>" for m in marks) + "</tr>")
-    return HTML("<table style='font-size:12px;text-align:left'><tr>" + head + "</tr>" + "".join(body) + "</table>"
+        # A reply of one long run of characters (a base model's "=====...") wraps in its column.
+        wrap = "overflow-wrap:anywhere;vertical-align:top;text-align:left"  # JupyterLab right-aligns cells
+        body.append("<tr>" + "".join(f"<td style='{wrap}'>{html.escape(c)}</td>" for c in cells)
+                    + "".join(f"<td style='white-space:pre-wrap;{wrap}'>{m}</td>" for m in marks) + "</tr>")
+    return HTML("<table style='font-size:12px;text-align:left;table-layout:fixed;width:100%'><tr>" + head + "</tr>"
+                + "".join(body) + "</table>"
                 "<p style='font-size:12px'>✓ follows the format (one line, then end-of-text); "
                 "… the answer ran out of tokens before ending.</p>")
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 import ipywidgets as widgets
 import plotly.graph_objects as go
 import torch
+from course_lib.widgets.fit import FitWidth, figure_widget
 
 REINFORCE, SUPPRESS, NEUTRAL = "#2da44e", "#cf222e", "#8c959f"
 
@@ -51,13 +52,13 @@ class AdvantageExplorer(widgets.VBox):
         self.button = widgets.Button(description="the group's average (GRPO)", layout={"width": "220px"})
         self.caption = widgets.HTML()
         # Built with its data, before display: a FigureWidget inside a box keeps what it was made with.
-        self.figure = go.FigureWidget(
+        self.figure = figure_widget(
             data=[go.Bar(x=[f"{i + 1}: {html.escape(label, quote=False)}" for i, label in enumerate(self.labels)],
                          y=self.advantages, marker_color=self.colors, text=self.verdicts, textposition="outside")],
             layout={"title": title, "yaxis_title": "advantage", "height": 360, "margin": {"t": 50, "b": 90}})
         self.slider.observe(lambda change: self._redraw(), names="value")
         self.button.on_click(lambda _: self.use_group_mean())
-        super().__init__([widgets.HBox([self.slider, self.button]), self.caption, self.figure])
+        super().__init__([widgets.HBox([self.slider, self.button]), self.caption, self.figure, FitWidth()])
         self._redraw()
 
     @property

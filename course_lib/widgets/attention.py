@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 import torch
 
 from course_lib.widgets.tokens import make_visible
+from course_lib.widgets.fit import FitWidth, figure_widget
 
 
 class AttentionMap(widgets.VBox):
@@ -32,14 +33,14 @@ class AttentionMap(widgets.VBox):
         self.head_slider = widgets.IntSlider(value=head, min=0, max=shape[0] - 1,
                                              description="head", continuous_update=True)
         size = max(320, 28 * len(labels) + 140)
-        self.figure = go.FigureWidget(
+        self.figure = figure_widget(
             go.Heatmap(x=self.labels, y=self.labels, zmin=0, zmax=1, colorscale="Blues",
                        hovertemplate="%{y} looks at %{x}: %{z:.3f}<extra></extra>"),
             layout=go.Layout(width=size + 80, height=size, margin=dict(l=10, r=10, t=40, b=10),
                              xaxis=dict(side="top", tickangle=-60, automargin=True),
                              yaxis=dict(autorange="reversed", automargin=True)),
         )
-        super().__init__([widgets.HBox([self.layer_slider, self.head_slider]), self.figure])
+        super().__init__([widgets.HBox([self.layer_slider, self.head_slider]), self.figure, FitWidth()])
         for slider in (self.layer_slider, self.head_slider):
             slider.observe(lambda change: self._redraw(), names="value")
         self._redraw()
@@ -52,4 +53,6 @@ class AttentionMap(widgets.VBox):
     def _redraw(self):
         with self.figure.batch_update():
             self.figure.data[0].z = self.weights.tolist()
-            self.figure.layout.title = f"layer {self.layer_slider.value}, head {self.head_slider.value}"
+            # automargin on the container: the title stays clear of the tilted token labels above the grid
+            self.figure.layout.title = dict(text=f"layer {self.layer_slider.value}, head {self.head_slider.value}",
+                                            automargin=True, yref="container", y=1, yanchor="top")

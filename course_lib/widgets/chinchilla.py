@@ -31,6 +31,7 @@ from course_lib.exercises.pretraining import (
 )
 from course_lib.validation import as_number, is_number
 from course_lib.widgets.notice import INFO_COLOUR, WARNING_COLOUR, notice_html
+from course_lib.widgets.fit import FitWidth, figure_widget
 
 MIN_EXPONENT, MAX_EXPONENT = 18, 26  # the budget slider spans 1e18 to 1e26 FLOPs
 DEFAULT_BUDGET = 5.76e23  # Chinchilla's and Gopher's budget, as the paper gives it
@@ -129,7 +130,7 @@ class ChinchillaExplorer(widgets.VBox):
                 hovertemplate="%{customdata}<extra></extra>"))
         for trace, update in zip(traces, state["traces"]):
             trace.update(update)
-        self.figure = go.FigureWidget(
+        self.figure = figure_widget(
             traces,
             layout=go.Layout(
                 height=480, margin=dict(l=10, r=10, t=50, b=10),
@@ -155,7 +156,7 @@ class ChinchillaExplorer(widgets.VBox):
             "constants give far more tokens per parameter than the ~20 that the paper's two other methods "
             "found; Epoch AI's 2024 refit of the same data points agrees with ~20."
         )
-        super().__init__([self.slider, self.toggle, self.figure, self.summary, self.notice, self.caption])
+        super().__init__([self.slider, self.toggle, self.figure, self.summary, self.notice, self.caption, FitWidth()])
         self.slider.observe(lambda change: self._redraw(), names="value")
         self.toggle.observe(lambda change: self._redraw(), names="value")
 

@@ -16,6 +16,7 @@ import torch
 
 from course_lib.widgets.notice import INFO_COLOUR, WARNING_COLOUR, notice_html
 from course_lib.widgets.tokens import make_visible
+from course_lib.widgets.fit import FitWidth, figure_widget
 
 UNGROUPED = "other"
 
@@ -74,7 +75,7 @@ class EmbeddingMap(widgets.VBox):
         # The first words go into the figure as it is created: plotly's FigureWidget shown inside a
         # VBox keeps only the last of the updates made before it is displayed.
         traces, title = self._traces()
-        self.figure = go.FigureWidget(
+        self.figure = figure_widget(
             [go.Scatter(name=name, mode="markers+text", textposition="top center", marker=dict(size=9),
                         hovertemplate="%{customdata}<extra></extra>", **data) for name, data in traces.items()],
             layout=go.Layout(
@@ -84,7 +85,7 @@ class EmbeddingMap(widgets.VBox):
                 yaxis=dict(title_text="principal direction 2", zeroline=False, scaleanchor="x"),
             ),
         )
-        super().__init__([widgets.HBox([self.text, self.add_button, self.remove_button]), self.status, self.figure])
+        super().__init__([widgets.HBox([self.text, self.add_button, self.remove_button]), self.status, self.figure, FitWidth()])
         self.add_button.on_click(lambda button: self._from_box(self.add_word))
         self.remove_button.on_click(lambda button: self._from_box(self.remove_word))
         # ipywidgets 8 deprecates Text.on_submit, but its front end still sends this message on Enter.

@@ -11,6 +11,7 @@ from plotly.subplots import make_subplots
 from course_lib.cost import price_per_million_tokens
 from course_lib.inference import PrecisionRun
 from course_lib.widgets.notice import WARNING_COLOUR, notice_html
+from course_lib.widgets.fit import FitWidth, figure_widget
 
 COLOURS = {"float32": "#4c72b0", "bfloat16": "#dd8452", "int8": "#55a868"}
 
@@ -38,11 +39,11 @@ class InferenceCost(widgets.VBox):
         self.price = widgets.FloatText(value=price_per_hour, description="$ per hour for this machine",
                                        style={"description_width": "initial"}, layout=widgets.Layout(width="300px"))
         self.table, self.notice = widgets.HTML(), widgets.HTML()
-        self.figure = go.FigureWidget(self._figure(machine))
+        self.figure = figure_widget(self._figure(machine))
         self.caption = widgets.HTML(self._caption())
         self.price.observe(lambda _: self._draw_table(), names="value")
         self._draw_table()
-        super().__init__([self.figure, self.caption, self.price, self.notice, self.table],
+        super().__init__([self.figure, self.caption, self.price, self.notice, self.table, FitWidth()],
                          layout=widgets.Layout(width="100%"))
 
     def _figure(self, machine: str) -> go.Figure:
@@ -65,7 +66,7 @@ class InferenceCost(widgets.VBox):
                        showlegend=False, text=[f"{100 * r.agreement:.1f}" for r in self.runs],
                        textposition="inside", insidetextanchor="middle")
         figure.update_yaxes(rangemode="tozero")
-        figure.update_yaxes(range=[0, 100], row=1, col=3)
+        figure.update_yaxes(range=[0, 108], tickvals=[0, 20, 40, 60, 80, 100], row=1, col=3)  # 100's tick clear of the title
         figure.update_layout(height=340, margin=dict(l=10, r=10, t=80, b=30),
                              title=dict(text=f"SmolLM2 at each precision, measured on {html.escape(machine)}",
                                         x=0, font=dict(size=14)))

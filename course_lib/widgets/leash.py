@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from course_lib.spread import spread
+from course_lib.widgets.fit import FitWidth, figure_widget
 
 MEASURES = (("accuracy", "held-out accuracy"), ("mean_reward", "reward"), ("kl_to_reference", "KL to reference"),
             ("answer_length", "answer length"), ("answer_loss", "loss on right answers"))
@@ -43,20 +44,23 @@ class LeashDial(widgets.VBox):
                                             value=self.kl_weights[0] if value is None else value,
                                             description="KL weight", continuous_update=True,
                                             layout={"width": "420px"})
-        base = make_subplots(rows=1, cols=len(MEASURES), subplot_titles=[title for _, title in MEASURES])
+        # Two rows of three panels, the legend in the sixth place: five titles in one row collide.
+        base = make_subplots(rows=2, cols=3, subplot_titles=[title for _, title in MEASURES],
+                             horizontal_spacing=0.1, vertical_spacing=0.16)
         for reward, name, color in REWARDS:
-            for col, (key, _) in enumerate(MEASURES, start=1):
-                base.add_trace(go.Bar(x=[name], y=[0], name=name, marker_color=color, showlegend=col == 1,
+            for panel, (key, _) in enumerate(MEASURES):
+                base.add_trace(go.Bar(x=[name], y=[0], name=name, marker_color=color, showlegend=panel == 0,
                                       error_y={"type": "data", "symmetric": False, "array": [0], "arrayminus": [0]}),
-                               row=1, col=col)
-        base.update_layout(height=340, margin={"t": 60, "b": 30}, bargap=0.3,
+                               row=panel // 3 + 1, col=panel % 3 + 1)
+        base.update_layout(height=520, margin={"t": 70, "b": 20}, bargap=0.3,
+                           legend={"x": 0.74, "y": 0.3, "xanchor": "left", "yanchor": "middle"},
                            title=f"Stored sweep: {len(sweep['seeds'])} seeds per setting, {sweep['steps']} GRPO steps each")
         base.update_xaxes(showticklabels=False)
         self._fill(base, self.dial.value)  # the figure starts with its data: a FigureWidget in a box keeps it
-        self.figure = go.FigureWidget(base)
+        self.figure = figure_widget(base)
         self.caption = widgets.HTML()
         self.dial.observe(lambda change: self.show(change["new"]), names="value")
-        super().__init__([self.dial, self.caption, self.figure])
+        super().__init__([self.dial, self.caption, self.figure, FitWidth()])
         self.show(self.dial.value)
 
     def _fill(self, figure, kl: float) -> None:

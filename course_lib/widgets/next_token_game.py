@@ -20,6 +20,7 @@ import torch
 
 from course_lib.widgets.notice import INFO_COLOUR, WARNING_COLOUR, notice_html
 from course_lib.widgets.tokens import display_piece, make_visible
+from course_lib.widgets.fit import FitWidth, figure_widget
 
 # An easy case, a code case and hard ones: facts are near certain, open continuations are spread thin.
 DEFAULT_PROMPTS = [
@@ -91,7 +92,7 @@ class NextTokenGame(widgets.VBox):
         positions = list(range(top))
         # Built with its (hidden) data: a FigureWidget in a VBox keeps only the last update made
         # before it is displayed, so every later update sets everything it shows at once.
-        self.figure = go.FigureWidget(
+        self.figure = figure_widget(
             [
                 go.Bar(y=positions, x=[0] * top, orientation="h", marker_color=[BAR_COLOUR] * top,
                        textposition="auto", hovertemplate="%{customdata}<extra></extra>", name="top tokens"),
@@ -118,6 +119,7 @@ class NextTokenGame(widgets.VBox):
             self.figure,
             self.result,
             self.notice,
+            FitWidth(),
         ])
         self.reveal_button.on_click(lambda button: self.guess(self.guess_box.value))
         self.next_button.on_click(lambda button: self.next_prompt())

@@ -20,9 +20,10 @@ def rlhf_recipe():
     """The recipe of InstructGPT (Ouyang et al. 2022) as boxes and arrows, with DPO's shortcut beside it."""
     from IPython.display import HTML
 
-    box = ("display:inline-block;vertical-align:top;width:190px;margin:4px;padding:8px;border:1px solid #2f6fde;"
-           "border-radius:8px;font-size:12px;background:#f5f8ff")
-    arrow = "display:inline-block;vertical-align:top;margin-top:40px;font-size:22px;color:#2f6fde"
+    # A row of boxes that share the width and wrap their text (a narrow output wraps the row instead).
+    box = ("flex:1 1 160px;min-width:140px;box-sizing:border-box;margin:4px;padding:8px;border:1px solid #2f6fde;"
+           "border-radius:8px;font-size:12px;line-height:1.4;background:#f5f8ff;color:#222;overflow-wrap:anywhere")
+    arrow = "flex:0 0 auto;align-self:center;font-size:22px;color:#2f6fde"
     parts = []
     for i, (stage, source, product, where) in enumerate(RLHF_STAGES):
         if i:
@@ -33,4 +34,4 @@ def rlhf_recipe():
     shortcut = ("<div style='margin:6px 4px;font-size:12px'><b>DPO's shortcut</b> (Rafailov et al. 2023): "
                 "skip boxes 3 and 4, and train the SFT model on the preference pairs directly, with a frozen "
                 "copy of it as the reference (D5).</div>")
-    return HTML("<div style='white-space:nowrap;overflow-x:auto'>" + "".join(parts) + "</div>" + shortcut)
+    return HTML("<div style='display:flex;flex-wrap:wrap;align-items:stretch'>" + "".join(parts) + "</div>" + shortcut)

@@ -22,6 +22,7 @@ from plotly.subplots import make_subplots
 from course_lib.exercises.compute import fit_power_law, power_law_problem
 from course_lib.widgets.notice import INFO_COLOUR, WARNING_COLOUR, notice_html
 from course_lib.validation import is_number
+from course_lib.widgets.fit import FitWidth, figure_widget
 
 DEFAULT_N = 64
 # Above this many cells per side a cell is a few pixels wide: the grid is drawn as a filled square.
@@ -139,7 +140,7 @@ class SquareExplorer(widgets.HBox):
         self.slider = widgets.IntSlider(value=start, min=1, max=self.max_n, step=1, description="N (tokens)",
                                         continuous_update=True, style={"description_width": "initial"},
                                         layout=widgets.Layout(width="360px"))
-        self.grid_figure = go.FigureWidget(
+        self.grid_figure = figure_widget(
             go.Heatmap(zmin=0, zmax=1, showscale=False, xgap=1, ygap=1,
                        colorscale=[[0, FUTURE_COLOUR], [0.5, FUTURE_COLOUR], [0.5, CAUSAL_COLOUR], [1, CAUSAL_COLOUR]],
                        hovertemplate="query %{y} with key %{x}: %{text}<extra></extra>"),
@@ -157,7 +158,7 @@ class SquareExplorer(widgets.HBox):
         self.notice = widgets.HTML(self._notice())
         super().__init__([
             widgets.VBox([self.slider, self.grid_figure, self.caption], layout=widgets.Layout(width="400px")),
-            widgets.VBox([self.cost_figure, self.notice]),
+            widgets.VBox([self.cost_figure, self.notice, FitWidth()], layout=widgets.Layout(flex="1", min_width="0")),
         ])
         self.slider.observe(lambda change: self._redraw(), names="value")
         self._redraw()
@@ -224,15 +225,15 @@ class SquareExplorer(widgets.HBox):
         figure.update_xaxes(type="log", range=[math.log10(low), math.log10(high)])
         figure.update_xaxes(title_text="input length N (tokens)", row=len(y_labels), col=1)
         figure.update_layout(
-            title_text=html.escape(f"Measured on {device_label}: cost against N, log-log", quote=False),
-            width=640, height=460 if len(y_labels) == 1 else 680, margin=dict(l=10, r=10, t=50, b=10),
+            title_text="Cost against N, log-log<br><sup>" + html.escape(f"measured on {device_label}", quote=False) + "</sup>",
+            height=460 if len(y_labels) == 1 else 680, margin=dict(l=10, r=10, t=50, b=10),
             legend=dict(orientation="h", yanchor="top", y=-0.12 if len(y_labels) == 1 else -0.08),
             # The slider's N: data coordinates on x (shapes on log axes take plain values), the full height on y.
             shapes=[dict(type="line", xref="x", yref="paper", y0=0, y1=1, line=dict(color="#333", dash="dot"),
                          label=dict(textposition="end", textangle=0, xanchor="left", yanchor="top",
                                     font=dict(size=11)))],
         )
-        return go.FigureWidget(figure)
+        return figure_widget(figure)
 
     def _notice(self) -> str:
         notices = []

@@ -26,6 +26,7 @@ from course_lib.exercises.lifecycle import (
     sampling_probabilities,
 )
 from course_lib.widgets.tokens import make_visible
+from course_lib.widgets.fit import FitWidth, figure_widget
 
 MIN_TEMPERATURE = 0.05
 MAX_TEMPERATURE = 3.0
@@ -108,7 +109,7 @@ class TemperatureExplorer(widgets.VBox):
         if self.n_others:
             bars.append(go.Bar(y=positions[self.top_n:], orientation="h", marker_color="#b0b0b0",
                                textposition="auto", hovertemplate="all other tokens: %{x:.4f}<extra></extra>"))
-        self.figure = go.FigureWidget(
+        self.figure = figure_widget(
             bars,
             layout=go.Layout(
                 title_text=html.escape(title, quote=False),
@@ -146,7 +147,7 @@ class TemperatureExplorer(widgets.VBox):
         self._clicks = 0  # each click draws with the next seed: new tokens, the same on every rerun
         self.draw_button.on_click(lambda button: self._draw_clicked())
         drawing = [widgets.HBox([self.draw_button, self.draws])] if sampler is not None else []
-        super().__init__([*controls, self.figure, self.stats, *drawing, self.notice])
+        super().__init__([*controls, self.figure, self.stats, *drawing, self.notice, FitWidth()])
         for control in (self.slider, self.top_k_slider, self.top_p_slider):
             if control is not None:
                 control.observe(lambda change: self._redraw(), names="value")
