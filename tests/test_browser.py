@@ -230,6 +230,20 @@ CHART_STATE_JS = """(plot) => ({
 })"""
 
 
+def move_temperature(page, slider, plot, key: str, expected_readout: str, old_top: str) -> dict:
+    """Press key on the temperature slider; once its readout says expected_readout and the top bar's
+    label has changed from old_top, the chart as drawn (CHART_STATE_JS)."""
+    from playwright.sync_api import expect
+
+    slider.locator(".noUi-handle").press(key)
+    expect(slider.locator(".widget-readout")).to_have_text(expected_readout)
+    page.wait_for_function(
+        "([plot, old]) => { const top = plot.querySelector("
+        "'.trace.bars .point text, .trace.bars text.bartext'); return top && top.textContent !== old; }",
+        arg=[plot.element_handle(), old_top], timeout=CHART_UPDATE_S * 1000)
+    return plot.evaluate(CHART_STATE_JS)
+
+
 def percent(text: str) -> float:
     match = re.fullmatch(r"\s*([0-9.]+)%\s*", text)
     assert match, f"bar label {text!r} is not a percentage"
@@ -476,18 +490,8 @@ def drive_the_onramp(page, lab: Lab, tmp_path: Path):
     top_before = percent(before["texts"][0])
     assert 0 < top_before < 100
 
-    def chart_after(key: str, expected_readout: str, old_top: str):
-        slider.locator(".noUi-handle").press(key)
-        expect(readout).to_have_text(expected_readout)
-        page.wait_for_function(
-            "([plot, old]) => { const top = plot.querySelector("
-            "'.trace.bars .point text, .trace.bars text.bartext'); return top && top.textContent !== old; }",
-            arg=[plot.element_handle(), old_top],
-            timeout=CHART_UPDATE_S * 1000)
-        return plot.evaluate(CHART_STATE_JS)
-
     # Coldest (Home): the top token takes almost everything, and its bar grows.
-    cold = chart_after("Home", "0.05", before["texts"][0])
+    cold = move_temperature(page, slider, plot, "Home", "0.05", before["texts"][0])
     assert percent(cold["texts"][0]) > top_before, \
         f"T=0.05 top bar {cold['texts'][0]} vs T=1 {before['texts'][0]}"
     assert cold["widths"][0] > before["widths"][0], "the top bar did not grow when the temperature fell"
@@ -497,7 +501,7 @@ def drive_the_onramp(page, lab: Lab, tmp_path: Path):
     page.screenshot(path=str(tmp_path / "cold.png"))
 
     # Hottest (End): the distribution flattens, the top bar shrinks below where it started.
-    hot = chart_after("End", "3.00", cold["texts"][0])
+    hot = move_temperature(page, slider, plot, "End", "3.00", cold["texts"][0])
     assert percent(hot["texts"][0]) < top_before, \
         f"T=3 top bar {hot['texts'][0]} vs T=1 {before['texts'][0]}"
     assert hot["widths"][0] < before["widths"][0], "the top bar did not shrink when the temperature rose"
@@ -582,12 +586,8 @@ def test_every_kind_of_widget_works_in_notebook_7(lab, chromium_path, tmp_path):
         page.wait_for_function("(plot) => plot.querySelectorAll('.trace.bars .point path').length > 0",
                                arg=plot.element_handle(), timeout=RENDER_S * 1000)
         before = plot.evaluate(CHART_STATE_JS)
-        slider.locator(".noUi-handle").press("End")
-        expect(slider.locator(".widget-readout")).to_have_text("3.00")
-        page.wait_for_function("([plot, old]) => { const top = plot.querySelector("
-                               "'.trace.bars .point text, .trace.bars text.bartext'); return top && top.textContent !== old; }",
-                               arg=[plot.element_handle(), before["texts"][0]], timeout=CHART_UPDATE_S * 1000)
-        assert percent(plot.evaluate(CHART_STATE_JS)["texts"][0]) < percent(before["texts"][0])
+        hot = move_temperature(page, slider, plot, "End", "3.00", before["texts"][0])
+        assert percent(hot["texts"][0]) < percent(before["texts"][0])
         page.screenshot(path=str(tmp_path / "notebook7_widgets.png"))
         problems = check_layout(page)
         assert not problems, "layout problems in Notebook 7:\n" + "\n".join(problems)

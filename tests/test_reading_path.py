@@ -35,10 +35,10 @@ def optional_runs(cells) -> list[list[int]]:
 
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.stem)
 def test_every_notebook_states_its_time_and_its_core_path(path):
-    intro = nbformat.read(path, as_version=4).cells[0].source
+    cells = nbformat.read(path, as_version=4).cells
+    intro = cells[0].source
     assert TIME_LINE.search(intro), f"{path.stem}: its first cell states no time"
-    optional_minutes = sum(int(m) for c in nbformat.read(path, as_version=4).cells
-                           for m in OPTIONAL_HEADING.findall(c.source))
+    optional_minutes = sum(int(m) for c in cells for m in OPTIONAL_HEADING.findall(c.source))
     if optional_minutes:
         stated = re.search(r"The core path is about .+?; the parts whose heading says “optional” "
                            r"\(about (\d+) minutes together\)", intro)

@@ -13,10 +13,9 @@ class LiveLines:
 
     def __init__(self, lines: dict[str, int], panels: list[str], title: str, yaxis_titles: list[str],
                  height: int = 360):
+        import ipywidgets as widgets
         import plotly.graph_objects as go
         from plotly.subplots import make_subplots
-
-        import ipywidgets as widgets
 
         from course_lib.widgets.fit import FitWidth, figure_widget
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 import ipywidgets as widgets
 import plotly.graph_objects as go
 import torch
+
 from course_lib.widgets.fit import FitWidth, figure_widget
 
 REINFORCE, SUPPRESS, NEUTRAL = "#2da44e", "#cf222e", "#8c959f"

@@ -11,8 +11,8 @@ import ipywidgets as widgets
 import plotly.graph_objects as go
 import torch
 
-from course_lib.widgets.tokens import make_visible
 from course_lib.widgets.fit import FitWidth, figure_widget
+from course_lib.widgets.tokens import make_visible
 
 
 class AttentionMap(widgets.VBox):

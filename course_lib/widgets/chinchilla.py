@@ -30,8 +30,8 @@ from course_lib.exercises.pretraining import (
     split_problem,
 )
 from course_lib.validation import as_number, is_number
-from course_lib.widgets.notice import INFO_COLOUR, WARNING_COLOUR, notice_html
 from course_lib.widgets.fit import FitWidth, figure_widget
+from course_lib.widgets.notice import INFO_COLOUR, WARNING_COLOUR, notice_html
 
 MIN_EXPONENT, MAX_EXPONENT = 18, 26  # the budget slider spans 1e18 to 1e26 FLOPs
 DEFAULT_BUDGET = 5.76e23  # Chinchilla's and Gopher's budget, as the paper gives it

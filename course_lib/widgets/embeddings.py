@@ -14,9 +14,9 @@ import ipywidgets as widgets
 import plotly.graph_objects as go
 import torch
 
+from course_lib.widgets.fit import FitWidth, figure_widget
 from course_lib.widgets.notice import INFO_COLOUR, WARNING_COLOUR, notice_html
 from course_lib.widgets.tokens import make_visible
-from course_lib.widgets.fit import FitWidth, figure_widget
 
 UNGROUPED = "other"
 

@@ -10,8 +10,8 @@ from plotly.subplots import make_subplots
 
 from course_lib.cost import price_per_million_tokens
 from course_lib.inference import PrecisionRun
-from course_lib.widgets.notice import WARNING_COLOUR, notice_html
 from course_lib.widgets.fit import FitWidth, figure_widget
+from course_lib.widgets.notice import WARNING_COLOUR, notice_html
 
 COLOURS = {"float32": "#4c72b0", "bfloat16": "#dd8452", "int8": "#55a868"}
 

@@ -20,9 +20,9 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from course_lib.exercises.compute import fit_power_law, power_law_problem
+from course_lib.widgets.fit import FitWidth, figure_widget
 from course_lib.widgets.notice import INFO_COLOUR, WARNING_COLOUR, notice_html
 from course_lib.validation import is_number
-from course_lib.widgets.fit import FitWidth, figure_widget
 
 DEFAULT_N = 64
 # Above this many cells per side a cell is a few pixels wide: the grid is drawn as a filled square.
