@@ -8,8 +8,9 @@
 What it does, for each solutions/<a>/<a>.ipynb:
   1. strips it in place: outputs, execution counts, widget state and volatile metadata go, every
      cell gets a stable id, so solutions are committed clean and diffs stay reviewable; the Colab
-     setup cell is written from pyproject.toml (autograder/colab.py), and each exercise's hints
-     (declared with it in course_lib/exercises) as a folded cell above its answer cell;
+     setup cell is written from pyproject.toml (autograder/colab.py), each exercise's hints
+     (declared with it in course_lib/exercises) as a folded cell above its answer cell, and the
+     notebook's "## Sources" list (course_lib/sources.py) as its last cell;
   2. runs `nbgrader generate_assignment` on a copy, in a temporary course directory with no
      gradebook (so nothing but notebooks/ changes in the repository), strips the result the same
      way, and writes it to notebooks/<a>/ (together with any other files in solutions/<a>/).
@@ -145,6 +146,25 @@ def write_hint_cells(nb: nbformat.NotebookNode) -> bool:
     return changed
 
 
+def write_sources_cell(nb: nbformat.NotebookNode, name: str) -> bool:
+    """Make the notebook's last cell its sources list as declared (a markdown cell, id "sources"),
+    for a notebook that cites any; True if anything changed."""
+    from course_lib import sources
+
+    if name not in sources.NOTEBOOKS:
+        return False
+    text = sources.markdown(name)
+    existing = next((c for c in nb.cells if c.get("id") == sources.CELL_ID), None)
+    if existing is not None and existing is nb.cells[-1] and existing.cell_type == "markdown":
+        if existing.source == text:
+            return False
+        existing.source = text
+        return True
+    nb.cells = [c for c in nb.cells if c is not existing]
+    nb.cells.append(nbformat.v4.new_markdown_cell(text, id=sources.CELL_ID))
+    return True
+
+
 def dirt(nb: nbformat.NotebookNode) -> list[str]:
     """What strip_notebook would remove, in words (empty when the notebook is clean)."""
     found = []
@@ -274,10 +294,12 @@ def main(argv: list[str] | None = None) -> int:
             written = colab.setup_cell(root)
             stale_setup, setup[0].source = setup[0].source != written, written
         stale_hints = write_hint_cells(stripped)
+        stale_sources = write_sources_cell(stripped, name)
         clean = notebook_text(stripped)
         if path.read_text(encoding="utf-8") != clean:
             what = ", ".join(dirt(nb) + (["a Colab setup cell out of date with pyproject.toml"] if stale_setup else [])
-                             + (["hints out of date with course_lib/exercises"] if stale_hints else [])) \
+                             + (["hints out of date with course_lib/exercises"] if stale_hints else [])
+                             + (["sources out of date with course_lib/sources.py"] if stale_sources else [])) \
                 or "formatting or volatile metadata"
             if args.check:
                 problems.append(f"{rel}: not stripped ({what})")
