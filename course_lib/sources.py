@@ -166,7 +166,6 @@ SOURCES = (
            "baseline.", (E,)),
 )
 
-BY_KEY = {source.key: source for source in SOURCES}
 NOTEBOOKS = tuple(name for name in ALL if any(name in s.notebooks for s in SOURCES))
 
 
