@@ -73,6 +73,9 @@ c.Execute.timeout_func = _cell_timeout
 # Execute always runs on after errors).
 c.Execute.interrupt_on_timeout = True
 c.Execute.execute_retries = 0
+# An autograded notebook keeps the outputs, not the widgets' live state: each plotly FigureWidget
+# carries its 5 MB plotly.js bundle there, and every later step would read it again.
+c.Execute.store_widget_state = False
 # Kernel start-up on a busy 2-core CI runner can be slow.
 c.Execute.startup_timeout = 120
 

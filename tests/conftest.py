@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -107,3 +108,42 @@ def course_factory(tmp_path_factory):
     def make(name="course", assignments=(), synthetic=True) -> Path:
         return build_course(tmp_path_factory.mktemp(name) / "course", assignments, synthetic)
     return make
+
+
+# The caps a grading run of the synthetic assignment runs under where it is compared with the
+# sandbox test's run (test_grading_sandbox adds --sandbox bwrap, which "auto" is wherever it works).
+LIMITS = ["--answer-timeout", "3", "--memory", "1G", "--processes", "64", "--file-size", "32M",
+          "--output-limit", "100k"]
+SERIAL_STUDENTS = ("solution", "untouched", "loop_delete", "tampered", "cheat_equal")
+
+
+@dataclasses.dataclass
+class GradedRun:
+    root: Path           # the course copy it graded in (its gradebook: root/autograder/gradebook.db)
+    submissions: Path
+    out: Path            # its reports
+    students: dict       # student -> that student's report
+    returncode: int
+
+
+@pytest.fixture(scope="session")
+def serial_synthetic(course_factory) -> GradedRun:
+    """One serial run (one worker) of the synthetic assignment, one student of each outcome (graded,
+    timed out with a deleted cell, tampered, integrity): the run that the parallel (test_grading),
+    sandboxed (test_grading_sandbox) and Dask (test_grading_dask) runs of the same notebooks are
+    compared with, graded once for the three."""
+    # The cases are the grading round trip's (test_grading imports this file, so not at the top).
+    from test_grading import run_grade, student_notebook, synthetic_only_cases, tamper_cases, write_submissions
+
+    root = course_factory("grade-serial")
+    solution = nbformat.read(root / "solutions" / SYNTHETIC / f"{SYNTHETIC}.ipynb", 4)
+    untouched = student_notebook(root, SYNTHETIC)
+    cases = {"solution": solution, "untouched": untouched, **tamper_cases(SYNTHETIC, solution, untouched),
+             **synthetic_only_cases(solution)}
+    submissions = write_submissions(root.parent / "submissions", SYNTHETIC,
+                                    {k: cases[k] for k in SERIAL_STUDENTS})
+    out = root.parent / "reports"
+    proc, students = run_grade(root, SYNTHETIC, submissions, "--workers", "1", *LIMITS, out=out,
+                               timeout=600)
+    assert proc.returncode == 3, f"grade.py failed:\n{proc.stdout}\n{proc.stderr}"
+    return GradedRun(root, submissions, out, students, proc.returncode)

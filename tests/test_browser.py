@@ -340,17 +340,17 @@ def run_all_untouched(page, lab: Lab, name: str):
     return panels
 
 
-# Layout problems in the rendered outputs of the cells now in the DOM: an output wider than its cell;
+# Layout problems in the rendered outputs of cells first to last - 1: an output wider than its cell;
 # a bordered box whose text spills out of it; in a plotly chart, two labels (title, panel titles,
 # axis titles, legend entries) that intersect, a label across a tick label or outside the chart; a
 # chart of no fixed width that fills less than 90% of an output it has to itself.
-LAYOUT_PROBLEMS_JS = """() => {
+LAYOUT_PROBLEMS_JS = """([first, last]) => {
   const problems = [];
   const meets = (a, b) => a.width > 0 && b.width > 0 && a.left < b.right - 1 && b.left < a.right - 1
     && a.top < b.bottom - 1 && b.top < a.bottom - 1;
   const labelled = (nodes) => Array.from(nodes).map((t) => ({text: t.textContent.trim(), box: t.getBoundingClientRect()}))
     .filter((l) => l.text);
-  window.jupyterapp.shell.currentWidget.content.widgets.forEach((cell) => {
+  window.jupyterapp.shell.currentWidget.content.widgets.slice(first, last).forEach((cell) => {
     if (cell.model.type !== 'code' || !cell.node.querySelector('.jp-OutputArea-output')) return;
     const where = `cell ${cell.model.id}`;
     cell.node.querySelectorAll('.jp-OutputArea-output').forEach((output) => {
@@ -386,15 +386,24 @@ LAYOUT_PROBLEMS_JS = """() => {
 }"""
 
 
+NEXT_FRAME_JS = "() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))"
+
+
 def check_layout(page) -> list[str]:
     """Scrolls through the open notebook (JupyterLab lays out only the cells near the view) and
-    returns its layout problems."""
+    returns its layout problems, each group of four cells checked once it is at the top of the view.
+    A group is checked two frames after the scroll; one that shows a problem is checked again after
+    the charts have had time to fit their new width, and only what is still wrong counts."""
     count = page.evaluate("() => window.jupyterapp.shell.currentWidget.content.widgets.length")
     problems: list[str] = []
     for index in range(0, count, 4):
         page.evaluate(f"() => window.jupyterapp.shell.currentWidget.content.scrollToItem({index}, 'start')")
-        page.wait_for_timeout(300)
-        problems += [p for p in page.evaluate(LAYOUT_PROBLEMS_JS) if p not in problems]
+        page.evaluate(NEXT_FRAME_JS)
+        found = page.evaluate(LAYOUT_PROBLEMS_JS, [index, index + 4])
+        if found:
+            page.wait_for_timeout(500)
+            found = page.evaluate(LAYOUT_PROBLEMS_JS, [index, index + 4])
+        problems += [p for p in found if p not in problems]
     return problems
 
 

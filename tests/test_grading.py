@@ -19,14 +19,13 @@ assignment is graded in ONE run of grade.py (two workers), its cases submitted a
                    (and those of any exercise built on it) fail, the rest pass, the run completes
 and, on 00_onramp only, submissions that game the checks (each must be flagged by the integrity
 re-check, status "integrity", and lose the points it gamed; the honest students are unaffected):
-    cheat_reference   softmax_with_temperature returns the course's reference answer, and
-                      generate does the same through importlib and getattr, the names built
-                      from strings
+    cheat_reference   softmax_with_temperature returns the course's reference answer through
+                      importlib and getattr, the names built from strings, and generate is the
+                      reference's source with its names changed (two tricks, each found on its own)
     cheat_patch       the first answer cell replaces course_lib.exercises.check and every check_* in
                       course_lib.checks with a no-op, the second puts a fake course_lib.exercises
                       and course_lib.checks in sys.modules (two tricks, each found on its own); the
                       functions return their input unchanged and []
-    cheat_pasted      softmax_with_temperature is the reference's source with its names changed
 and, on the synthetic assignment only (no execution, or seconds):
     empty, broken  an empty file, malformed JSON                -> 0, unreadable
     older          solution from "another release": a test cell under an old id, one deleted
@@ -35,9 +34,11 @@ and, on the synthetic assignment only (no execution, or seconds):
 """
 from __future__ import annotations
 
+import ast
 import copy
 import csv
 import html
+import inspect
 import json
 from pathlib import Path
 
@@ -121,12 +122,9 @@ SOFTMAX = "def softmax_with_temperature(logits, temperature):\n"
 GENERATE = "def generate(next_token_fn, prompt_ids, max_new_tokens, temperature=0.0, eos_id=None):\n"
 WRONG = {"softmax_with_temperature": SOFTMAX + "    return logits\n", "generate": GENERATE + "    return []\n"}
 CHEATS = {
-    "cheat_reference": {"softmax_with_temperature": SOFTMAX + "    from course_lib import reference\n"
-                        "    return reference.softmax_with_temperature(logits, temperature)\n",
-                        "generate": GENERATE + "    import importlib\n"
+    "cheat_reference": {"softmax_with_temperature": SOFTMAX + "    import importlib\n"
                         "    ref = importlib.import_module('course_lib.' + 'refer' + 'ence')\n"
-                        "    return getattr(ref, 'gene' + 'rate')(next_token_fn, prompt_ids, max_new_tokens,\n"
-                        "                                         temperature, eos_id)\n"},
+                        "    return getattr(ref, 'softmax_with_' + 'temperature')(logits, temperature)\n"},
     "cheat_patch": {"strawberry_prediction": "import course_lib.checks as c\nimport course_lib.exercises as e\n"
                     "for n in dir(c):\n"
                     "    if n.startswith('check_'):\n        setattr(c, n, lambda *a, **k: None)\n"
@@ -144,18 +142,15 @@ CHEATS = {
 SOFTMAX_CELLS = {"softmax_with_temperature_tests", "softmax_with_temperature_hidden_tests"}
 GENERATE_CELLS = {"generate_tests", "generate_hidden_tests"}
 CHEAT_FLAGS = {
-    "reference_called": ("cheat_reference", "recheck_failed", "course_lib.reference",
-                         SOFTMAX_CELLS | GENERATE_CELLS),
+    "reference_called": ("cheat_reference", "recheck_failed", "course_lib.reference", SOFTMAX_CELLS),
     "checks_patched": ("cheat_patch", "course_internals", "imports course_lib.checks", None),
     "checks_module_faked": ("cheat_patch", "suspicious_code", "modules", SOFTMAX_CELLS | GENERATE_CELLS),
-    "reference_pasted": ("cheat_pasted", "pasted_reference",
-                         "course_lib.exercises.onramp.softmax_with_temperature", SOFTMAX_CELLS),
+    "reference_pasted": ("cheat_reference", "pasted_reference", "course_lib.exercises.onramp.generate",
+                         GENERATE_CELLS),
 }
 
 
 def cheat_cases(solution) -> dict:
-    import inspect
-
     from course_lib.exercises import onramp
 
     cases = {}
@@ -164,12 +159,25 @@ def cheat_cases(solution) -> dict:
         for grade_id, source in answers.items():
             by_id(nb, grade_id).source = source
         cases[name] = nb
-    pasted = copy.deepcopy(solution)
-    renamed = inspect.getsource(onramp.softmax_with_temperature).replace("logits", "scores")
-    by_id(pasted, "softmax_with_temperature").source = renamed.replace("temperature", "heat").replace(
-        "softmax_with_heat", "softmax_with_temperature")
-    cases["cheat_pasted"] = pasted
+    by_id(cases["cheat_reference"], "generate").source = renamed(onramp.generate, {"ids": "tokens", "new": "fresh"})
     return cases
+
+
+def renamed(fn, names: dict) -> str:
+    """A function's source with its locals renamed and its annotations dropped (the notebook does
+    not import the typing names the course's module does)."""
+    class Rename(ast.NodeTransformer):
+        def visit_Name(self, node):
+            node.id = names.get(node.id, node.id)
+            return node
+
+        def visit_arg(self, node):
+            node.annotation = None
+            return node
+
+    tree = Rename().visit(ast.parse(inspect.getsource(fn)))
+    tree.body[0].returns = None
+    return ast.unparse(tree)
 
 
 def synthetic_only_cases(solution) -> dict:
@@ -473,26 +481,21 @@ def test_feedback_never_shows_hidden_tests(batch):
     assert any("hidden" in c.source for c in source.cells)
 
 
-@pytest.mark.slow
-def test_serial_and_parallel_grading_agree(batch, course_factory):
-    synthetic_only(batch)
-    root = course_factory("grade-serial")
-    student_notebook(root, SYNTHETIC)
-    # One of each outcome (graded, timed out with a deleted cell, tampered, integrity): the
-    # comparison of every case would double the batch's time.
-    some = {"solution", "loop_delete", "tampered", "cheat_equal"}
-    subs = write_submissions(root.parent / "subs-serial", SYNTHETIC, {
-        st: nbformat.read(batch.submissions / st / f"{SYNTHETIC}.ipynb", 4) for st in sorted(some)})
-    proc, serial = run_grade(root, SYNTHETIC, subs, "--workers", "1",
-                             "--answer-timeout", str(ANSWER_TIMEOUT[SYNTHETIC]),
-                             out=root.parent / "reports-serial")
-    assert proc.returncode == batch.proc.returncode
-    comparable = lambda s: {k: s[k] for k in ("score", "max_score", "status", "cells")} | \
+def comparable(s: dict) -> dict:
+    """A student's report, less what may differ between two runs of the same notebook."""
+    return {k: s[k] for k in ("score", "max_score", "status", "cells")} | \
         {"problems": [(p["kind"], p["cell"]) for p in s["problems"]]}
-    assert {k: comparable(v) for k, v in serial.items()} == \
-           {k: comparable(v) for k, v in batch.students.items() if k in some}
-    parallel = {k: v for k, v in gradebook_scores(batch.root).items() if k[0] in some}
-    assert gradebook_scores(root) == parallel
+
+
+@pytest.mark.slow
+def test_serial_and_parallel_grading_agree(batch, serial_synthetic):
+    synthetic_only(batch)
+    serial = serial_synthetic
+    assert serial.returncode == batch.proc.returncode
+    assert {k: comparable(v) for k, v in serial.students.items()} == \
+           {k: comparable(v) for k, v in batch.students.items() if k in serial.students}
+    parallel = {k: v for k, v in gradebook_scores(batch.root).items() if k[0] in serial.students}
+    assert gradebook_scores(serial.root) == parallel
 
 
 def gradebook_scores(root: Path) -> dict:

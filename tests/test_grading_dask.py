@@ -2,8 +2,9 @@
 processes on 127.0.0.1, started from their own copy of the course (a worker machine's checkout),
 grading for a process that runs from another copy.
 
-* The cluster records the same scores, statuses, report rows and gradebook rows as a serial run,
-  and the workers write nothing into their checkout.
+* The cluster records the same scores, statuses, report rows and gradebook rows as the serial run
+  of the same notebooks (conftest.serial_synthetic), and the workers write nothing into their
+  checkout.
 * A worker killed while it grades a submission loses nothing: the job runs again, every student
   is graded exactly once, and nothing the killed job started (nbgrader, its kernel) lives on.
 
@@ -27,9 +28,8 @@ import psutil
 import pytest
 
 from autograder.cluster import local_cluster
-from conftest import SYNTHETIC  # noqa: E402  (tests/ is on sys.path under pytest)
-from test_grading import (by_id, gradebook_scores, grade_cells, nbg, run_grade, student_notebook,
-                          write_submissions)
+from conftest import LIMITS, SYNTHETIC  # noqa: E402  (tests/ is on sys.path under pytest)
+from test_grading import by_id, comparable, gradebook_scores, run_grade, student_notebook, write_submissions
 
 pytest.importorskip("distributed", reason="Dask is not installed (pip install -e '.[test]')")
 
@@ -48,39 +48,32 @@ def solution_and_untouched(root: Path) -> dict:
             "untouched": student_notebook(root, SYNTHETIC)}
 
 
-def csv_rows(out: Path) -> list[dict]:
-    return list(csv.DictReader((out / f"{SYNTHETIC}-grades.csv").open()))
+def csv_rows(out: Path, students=None) -> list[dict]:
+    rows = csv.DictReader((out / f"{SYNTHETIC}-grades.csv").open())
+    return [r for r in rows if students is None or r["student"] in students]
 
 
-def comparable(s: dict) -> dict:
-    return {k: s[k] for k in ("score", "max_score", "status", "cells")} | \
-        {"problems": [(p["kind"], p["cell"]) for p in s["problems"]]}
+# Of the serial run's students (conftest.serial_synthetic): graded, and tampered.
+ON_DASK = ("solution", "untouched", "tampered")
 
 
 @pytest.mark.slow
-def test_dask_grading_matches_serial(cluster, course_factory):
+def test_dask_grading_matches_serial(cluster, course_factory, serial_synthetic):
     address, worker_root = cluster
-    serial_root, dask_root = course_factory("dask-serial"), course_factory("dask-client")
-    cases = solution_and_untouched(serial_root)
-    # one variant for two cases: a test cell's nbgrader flag flipped, the first exercise not done
-    variant = copy.deepcopy(cases["solution"])
-    next(c for c in grade_cells(variant) if nbg(c).get("locked")).metadata["nbgrader"]["grade"] = False
-    by_id(variant, "add_answer").source = by_id(cases["untouched"], "add_answer").source
-    cases["variant"] = variant
-    submissions = write_submissions(serial_root.parent / "submissions", SYNTHETIC, cases)
-
-    serial_out, dask_out = serial_root.parent / "reports", dask_root.parent / "reports"
-    serial_proc, serial = run_grade(serial_root, SYNTHETIC, submissions, "--workers", "1",
-                                    out=serial_out, timeout=300)
-    proc, graded = run_grade(dask_root, SYNTHETIC, submissions, "--scheduler", address,
+    serial, dask_root = serial_synthetic, course_factory("dask-client")
+    submissions = write_submissions(dask_root.parent / "submissions", SYNTHETIC, {
+        st: nbformat.read(serial.submissions / st / f"{SYNTHETIC}.ipynb", 4) for st in ON_DASK})
+    dask_out = dask_root.parent / "reports"
+    proc, graded = run_grade(dask_root, SYNTHETIC, submissions, "--scheduler", address, *LIMITS,
                              out=dask_out, timeout=300)
-    assert proc.returncode == serial_proc.returncode == 3, f"{proc.stdout}\n{proc.stderr}"
+    assert proc.returncode == 3, f"{proc.stdout}\n{proc.stderr}"
     assert f"Dask worker(s) at {address}" in proc.stdout
     assert {k: comparable(v) for k, v in graded.items()} == \
-           {k: comparable(v) for k, v in serial.items()}
+           {k: comparable(serial.students[k]) for k in ON_DASK}
     assert graded["solution"]["score"] == graded["solution"]["max_score"] > 0
-    assert csv_rows(dask_out) == csv_rows(serial_out)
-    assert gradebook_scores(dask_root) == gradebook_scores(serial_root)
+    assert csv_rows(dask_out) == csv_rows(serial.out, ON_DASK)
+    assert gradebook_scores(dask_root) == {k: v for k, v in gradebook_scores(serial.root).items()
+                                           if k[0] in ON_DASK}
     # the progress bar's running count of each status, at its end
     assert "tampered=1, graded=2" in proc.stderr
     # every result came back to the grading process; the workers wrote nothing into their checkout

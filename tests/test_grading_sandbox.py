@@ -2,9 +2,9 @@
 
 One grading run (two workers) of the synthetic assignment holds two honest students (the
 solution, and the untouched student notebook) and nine hostile ones, each the solution with an
-attack at the top of its second answer cell. A second run, in another copy of the course, grades
-the honest two alone. Each attack must be stopped, reported with its reason, and change nothing
-for the honest students: their reports and gradebook entries are the same in both runs.
+attack at the top of its second answer cell. Each attack must be stopped, reported with its
+reason, and change nothing for the honest students: their reports and gradebook entries are those
+of the serial run of the same two, graded without hostile neighbours (conftest.serial_synthetic).
 
 Needs bubblewrap (Debian's `bubblewrap`); skipped without it, except where
 COURSE_REQUIRE_SANDBOX=1 (CI), where a missing sandbox fails. The memory and process caps need a
@@ -19,7 +19,7 @@ import sqlite3
 import nbformat
 import pytest
 
-from conftest import SYNTHETIC  # noqa: E402  (tests/ is on sys.path under pytest)
+from conftest import LIMITS, SYNTHETIC  # noqa: E402  (tests/ is on sys.path under pytest)
 from test_grading import by_id, gradebook_scores, run_grade, student_notebook, write_submissions
 
 from autograder import sandbox  # noqa: E402
@@ -57,16 +57,12 @@ EXPECTED = {
     "sleeper": ("timeout", "timed out", "time limit"),
 }
 NEEDS_CGROUP = {"fork_bomb", "memory_hog"}
-LIMITS = ["--workers", "2", "--answer-timeout", "3", "--memory", "1G", "--processes", "64",
-          "--file-size", "32M", "--output-limit", "100k", "--sandbox", "bwrap"]
 HONEST = ("solution", "untouched")
 
 
 class Runs:
-    def __init__(self, hostile_root, hostile, clean_root, clean, proc):
-        self.hostile_root, self.hostile, self.clean_root, self.clean = (hostile_root, hostile,
-                                                                        clean_root, clean)
-        self.proc = proc
+    def __init__(self, hostile_root, hostile, proc):
+        self.hostile_root, self.hostile, self.proc = hostile_root, hostile, proc
 
 
 @pytest.fixture(scope="module")
@@ -84,14 +80,10 @@ def runs(course_factory) -> Runs:
         cell.source = attack.format(**paths) + "\n" + cell.source
         cases[name] = nb
     write_submissions(submissions, SYNTHETIC, cases)
-    proc, hostile = run_grade(root, SYNTHETIC, submissions, *LIMITS, timeout=900)
+    proc, hostile = run_grade(root, SYNTHETIC, submissions, "--workers", "2", *LIMITS, "--sandbox", "bwrap",
+                              timeout=900)
     assert proc.returncode == 3, f"grade.py failed:\n{proc.stdout}\n{proc.stderr}"
-
-    clean_root = course_factory("sandbox-clean")
-    student_notebook(clean_root, SYNTHETIC)
-    clean_subs = write_submissions(clean_root.parent / "submissions", SYNTHETIC, honest)
-    _, clean = run_grade(clean_root, SYNTHETIC, clean_subs, *LIMITS, timeout=900)
-    return Runs(root, hostile, clean_root, clean, proc)
+    return Runs(root, hostile, proc)
 
 
 @pytest.mark.slow
@@ -114,14 +106,15 @@ def test_attack_is_stopped_and_reported(runs, attack):
 
 
 @pytest.mark.slow
-def test_honest_students_are_unaffected(runs):
+def test_honest_students_are_unaffected(runs, serial_synthetic):
     for student in HONEST:
-        hostile, clean = runs.hostile[student], runs.clean[student]
+        hostile, clean = runs.hostile[student], serial_synthetic.students[student]
         assert hostile == clean
         assert hostile["status"] == "graded" and hostile["problems"] == []
     assert runs.hostile["solution"]["score"] == runs.hostile["solution"]["max_score"]
-    both = {k: v for k, v in gradebook_scores(runs.hostile_root).items() if k[0] in HONEST}
-    assert both == gradebook_scores(runs.clean_root)
+    hostile, clean = (gradebook_scores(root) for root in (runs.hostile_root, serial_synthetic.root))
+    assert {k: v for k, v in hostile.items() if k[0] in HONEST} == \
+           {k: v for k, v in clean.items() if k[0] in HONEST}
 
 
 @pytest.mark.slow
