@@ -986,7 +986,7 @@ def check_lifecycle_figures(page, outputs, tmp_path: Path):
 # ---- Notebook C, pre-training: the next-token game, the Chinchilla explorer, the live curve ----
 
 PRETRAINING = "C_pretraining"
-PRETRAINING_CELLS = ("next-token-game", "chinchilla-explorer", "pretraining-run")
+PRETRAINING_CELLS = ("next-token-game", "c1-skills", "chinchilla-explorer", "pretraining-run")
 
 # A plotly bar chart as drawn: its title, tick labels, bar labels, bar widths and fill colours.
 BARS_STATE_JS = """(plot) => ({
@@ -1011,8 +1011,9 @@ def optimal_n(summary: str) -> float:
 
 def test_pretraining_notebook_widgets_render_and_respond(lab, chromium_path, tmp_path):
     """Notebook C runs in the browser without an error; its NextTokenGame scores a guess, refuses an
-    empty one kindly and moves to the next prompt; its ChinchillaExplorer follows the budget slider and
-    the constants toggle; TinyGPT's live pre-training curve and progress bar are drawn to the end."""
+    empty one kindly and moves to the next prompt; its skill panel's caption counts the marks it
+    shows; its ChinchillaExplorer follows the budget slider and the constants toggle; TinyGPT's live
+    pre-training curve and progress bar are drawn to the end."""
     with browser_page(chromium_path, lab, tmp_path) as page:
         drive_the_pretraining(page, lab, tmp_path)
 
@@ -1022,9 +1023,24 @@ def drive_the_pretraining(page, lab: Lab, tmp_path: Path):
     outputs = run_fast_and_mark(page, lab, PRETRAINING, PRETRAINING_CELLS)
 
     check_next_token_game(page, outputs("next-token-game"), tmp_path)
+    check_skill_panel(page, outputs("c1-skills"), tmp_path)
     check_chinchilla_explorer(page, outputs("chinchilla-explorer"), tmp_path)
     check_pretraining_curve(page, outputs("pretraining-run"), tmp_path)
     print(f"notebook C in the browser: {time.monotonic() - started:.0f} s")
+
+
+def check_skill_panel(page, out, tmp_path: Path):
+    """C1's panel: a row per probe, each marked right or wrong, and a caption that counts the marks."""
+    from course_lib.widgets.skills import SKILL_PROBES
+
+    table = out.locator("table")
+    table.scroll_into_view_if_needed()
+    rows = table.locator("tbody tr")
+    assert rows.count() == len(SKILL_PROBES)
+    right = rows.filter(has_text="✓ right").count()
+    assert right + rows.filter(has_text="✗ wrong").count() == len(SKILL_PROBES)
+    assert f"SmolLM2 got {right} of {len(SKILL_PROBES)} probes right" in out.inner_text()
+    page.screenshot(path=str(tmp_path / "pretraining_skills.png"))
 
 
 def check_next_token_game(page, out, tmp_path: Path):
