@@ -52,8 +52,8 @@ MODEL_ANSWERS = {
    the Epoch AI refit about 96 billion and 1.7 trillion: tens of billions of parameters, not 500
    billion. At Chinchilla's rough 20 tokens a parameter, a 500-billion-parameter model needs about
    10 trillion tokens (6ND: about 3 × 10^25 FLOPs), of the order of all the good text C6 counts.
-2. In the stored run the same compute bought a worse model on the polluted crawl than on the clean
-   text (one seed, so read it as a sign, not a measurement of the size). Ask what the 500B model
+2. In the stored runs the same compute bought a worse model on the polluted crawl than on the clean
+   text, on all three seeds (their ranges do not overlap). Ask what the 500B model
    read: how it was deduplicated and filtered, and what mix of sources.
 3. No: at each budget of the stored sweep the biggest TinyGPT was the worst, and the best was a
    smaller one, whose size grew as the budget grew. Too big for its budget means too

@@ -39,3 +39,12 @@ def compare(what: str, first: str, first_values: Sequence[float], second: str,
         if higher.low > lower.high:
             return f"{figures}. {name[:1].upper()}{name[1:]} is higher, beyond the spread of the seeds."
     return f"{figures}. No clear difference: the seeds' ranges overlap."
+
+
+def over_seeds(runs: Sequence[dict], setting: str, value) -> dict:
+    """A stored sweep's runs grouped by `setting` (in the order first met), each group the list of
+    `value(run)` over its seeds: what spread and compare take."""
+    groups: dict = {}
+    for run in runs:
+        groups.setdefault(run[setting], []).append(value(run))
+    return groups

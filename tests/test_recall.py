@@ -12,6 +12,7 @@ from course_lib.train.recall import (
     compare_recall,
     count_parameters,
     curriculum_length,
+    fact_influence,
     recall_accuracy,
     train_recall,
 )
@@ -172,3 +173,23 @@ def test_compare_recall_reports_both_models_at_every_distance():
     assert all(len(losses) == 20 for losses in result.losses.values())
     table = result.table()
     assert "LSTM" in table and "attention" in table and f"{result.parameters['LSTM']:,d}" in table
+
+
+def test_a_trained_lstms_fact_fades_with_distance_and_attentions_does_not():
+    # B1's straw, measured on trained models (seeded, small): the push of the asked fact on the answer.
+    for seed in (0, 1, 2):
+        result = compare_recall(distances=(1, 8, 32), steps=60, device="cpu", n_examples=64, seed=seed,
+                                progress=False)
+        lstm, attention = result.influence["LSTM"], result.influence["attention"]
+        assert lstm[1] > lstm[8] > lstm[32] and lstm[32] < 0.01 * lstm[1], lstm
+        assert min(attention.values()) > 0.3 * max(attention.values()), attention
+
+
+def test_fact_influence_leaves_the_model_as_it_was():
+    model = RecallLSTM(TASK)
+    model.train()
+    before = [p.detach().clone() for p in model.parameters()]
+    influence = fact_influence(model, (1, 4), seq_len=16, n_examples=8, device="cpu")
+    assert list(influence) == [1, 4] and all(value > 0 for value in influence.values())
+    assert model.training and all(p.grad is None for p in model.parameters())
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))

@@ -1,7 +1,7 @@
 """Comparisons over seeds say a difference only where the seeds' ranges do not overlap."""
 import pytest
 
-from course_lib.spread import compare, spread
+from course_lib.spread import compare, over_seeds, spread
 
 
 def test_spread_is_the_mean_and_the_range():
@@ -18,3 +18,10 @@ def test_a_difference_is_said_only_beyond_the_spread():
     overlapping = compare("accuracy", "A", [0.64, 0.66, 0.70], "B", [0.60, 0.65, 0.68])
     assert overlapping.endswith("No clear difference: the seeds' ranges overlap.")
     assert "A 0.67 (0.64 to 0.70 over 3 seeds)" in overlapping
+
+
+def test_a_sweep_is_grouped_by_its_setting_over_seeds():
+    runs = [{"diet": "clean", "seed": 0, "loss": 4.7}, {"diet": "junk", "seed": 0, "loss": 5.0},
+            {"diet": "clean", "seed": 1, "loss": 4.8}, {"diet": "junk", "seed": 1, "loss": 5.1}]
+    groups = over_seeds(runs, "diet", lambda run: run["loss"])
+    assert list(groups) == ["clean", "junk"] and groups == {"clean": [4.7, 4.8], "junk": [5.0, 5.1]}

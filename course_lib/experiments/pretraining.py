@@ -5,8 +5,11 @@
     python -m course_lib.experiments pretraining dedup      # a polluted crawl vs the same crawl cleaned
     python -m course_lib.experiments pretraining all        # the three, one after the other
 
-Each writes results/pretraining_<name>.json (or --out-dir): the command, the seed, the
+Each writes results/pretraining_<name>.json (or --out-dir): the command, the seeds, the
 device, torch's version, the settings, the seconds, and every run's measured validation losses.
+The mixture and dedup sweeps run three seeds by default (a seed sets the weights, the batches and,
+for dedup, how the crawl is polluted), so the notebook can show each figure's spread; the IsoFLOP
+sweep, a quarter of an hour a seed on a 2-core CPU, runs one unless --seeds says more.
 The notebook loads these files and says they are cached; it can also run this script again.
 
 The defaults are sized for a 2-core CPU (the committed results were made that way). On a GPU
@@ -66,7 +69,7 @@ def train(corpus, dim: int, n_layers: int, n_heads: int, steps: int, *, context:
     trainer = Pretrainer(model, corpus, cfg, seed=seed, device=device)
     log = trainer.run(steps=steps, live=False, progress=False)
     n = compute_parameters(model)
-    return {"dim": dim, "n_layers": n_layers, "n_heads": n_heads, "parameters": n, "steps": steps,
+    return {"seed": seed, "dim": dim, "n_layers": n_layers, "n_heads": n_heads, "parameters": n, "steps": steps,
             "tokens": trainer.tokens, "flops": 6 * n * trainer.tokens, "seconds": round(log.seconds, 2),
             "val_loss": {s: round(trainer.val_loss(s), 4) for s in SOURCES},
             "val_loss_mean": round(trainer.val_loss(), 4)}
@@ -121,9 +124,9 @@ def isoflop(args, corpus, device) -> dict:
                 plan.append((budget, dim, n_layers, n_heads, steps))
     jobs = [{"label": {"budget": budget}, "dim": dim, "n_layers": n_layers, "n_heads": n_heads, "steps": steps,
              "context": args.context, "batch_size": args.batch_size, "mixture": (("prose", 0.5), ("code", 0.5)),
-             "seed": args.seed, "device": device} for budget, dim, n_layers, n_heads, steps in plan]
+             "seed": seed, "device": device} for budget, dim, n_layers, n_heads, steps in plan for seed in args.seeds]
     runs = run_jobs(jobs, args.workers, "IsoFLOP runs", lambda run: (
-        f"C={run['budget']:.0e}  N={run['parameters']:>9,}  D={run['tokens']:>10,}  "
+        f"C={run['budget']:.0e}  N={run['parameters']:>9,}  D={run['tokens']:>10,}  seed {run['seed']}  "
         f"loss={run['val_loss_mean']:.3f}  ({run['seconds']:.0f} s)"))
     return {"budgets": budgets, "runs": runs}
 
@@ -132,44 +135,49 @@ def mixture(args, corpus, device) -> dict:
     dim, n_layers, n_heads = args.size
     jobs = [{"label": {"code_share": share}, "dim": dim, "n_layers": n_layers, "n_heads": n_heads,
              "steps": args.steps, "context": args.context, "batch_size": args.batch_size,
-             "mixture": (("prose", 1 - share), ("code", share)), "seed": args.seed, "device": device}
-            for share in args.code_shares]
+             "mixture": (("prose", 1 - share), ("code", share)), "seed": seed, "device": device}
+            for share in args.code_shares for seed in args.seeds]
     runs = run_jobs(jobs, args.workers, "mixture runs", lambda run: (
-        f"code share {run['code_share']:.2f}: prose {run['val_loss']['prose']:.3f}  code {run['val_loss']['code']:.3f}"))
+        f"code share {run['code_share']:.2f} seed {run['seed']}: prose {run['val_loss']['prose']:.3f}  "
+        f"code {run['val_loss']['code']:.3f}"))
     return {"runs": runs}
 
 
 def dedup(args, corpus, device) -> dict:
-    """Four diets of prose, each trained for the same steps and measured on the same clean prose."""
+    """Four diets of prose, each trained for the same steps and measured on the same clean prose;
+    each seed pollutes the crawl its own way and trains its own four models."""
     clean = list(training_documents("prose"))
-    crawl = polluted_documents(clean, seed=args.seed)
-    deduped = dedupe(crawl)
-    diets = {"clean": clean, "polluted crawl": crawl, "crawl, deduplicated": deduped,
-             "crawl, deduplicated and filtered": quality_filter(deduped)}
     dim, n_layers, n_heads = args.size
     jobs = []
-    for name, documents in diets.items():
-        stream = corpus.tokenize(documents)
-        jobs.append({"label": {"diet": name, "documents": len(documents), "characters": sum(map(len, documents)),
-                               "train_tokens": len(stream)},
-                     "prose_stream": stream, "dim": dim, "n_layers": n_layers, "n_heads": n_heads,
-                     "steps": args.steps, "context": args.context, "batch_size": args.batch_size,
-                     "mixture": (("prose", 1.0),), "seed": args.seed, "device": device})
+    for seed in args.seeds:
+        crawl = polluted_documents(clean, seed=seed)
+        deduped = dedupe(crawl)
+        diets = {"clean": clean, "polluted crawl": crawl, "crawl, deduplicated": deduped,
+                 "crawl, deduplicated and filtered": quality_filter(deduped)}
+        for name, documents in diets.items():
+            stream = corpus.tokenize(documents)
+            jobs.append({"label": {"diet": name, "documents": len(documents),
+                                   "characters": sum(map(len, documents)), "train_tokens": len(stream)},
+                         "prose_stream": stream, "dim": dim, "n_layers": n_layers, "n_heads": n_heads,
+                         "steps": args.steps, "context": args.context, "batch_size": args.batch_size,
+                         "mixture": (("prose", 1.0),), "seed": seed, "device": device})
     runs = run_jobs(jobs, args.workers, "diets", lambda run: (
-        f"{run['diet']:<34} {run['documents']:>6,} documents  prose loss {run['val_loss']['prose']:.3f}"))
+        f"{run['diet']:<34} seed {run['seed']} {run['documents']:>6,} documents  "
+        f"prose loss {run['val_loss']['prose']:.3f}"))
     return {"runs": runs}
 
 
 EXPERIMENTS = {"isoflop": isoflop, "mixture": mixture, "dedup": dedup}
+DEFAULT_SEEDS = {"isoflop": [0], "mixture": [0, 1, 2], "dedup": [0, 1, 2]}
 
 
-def write_record(out_dir: Path, script: str, name: str, argv, seed: int, device, started: float,
+def write_record(out_dir: Path, script: str, name: str, argv, seeds: list[int], device, started: float,
                  fields: dict) -> Path:
     """Store one sweep's result as results/<script>_<name>.json, with how it was made:
-    the command, seed, device, torch version, date and the seconds since `started`."""
+    the command, seeds, device, torch version, date and the seconds since `started`."""
     record = {"experiment": name,
               "command": f"python -m course_lib.experiments {script} " + " ".join(sys.argv[1:] if argv is None else argv),
-              "seed": seed, "device": device_name(device), "torch": torch.__version__,
+              "seeds": list(seeds), "device": device_name(device), "torch": torch.__version__,
               "date": time.strftime("%Y-%m-%d"), **fields,
               "total_seconds": round(time.perf_counter() - started, 1)}
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -183,7 +191,8 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("experiment", choices=[*EXPERIMENTS, "all"])
     parser.add_argument("--device", help="cpu, mps, cuda or cuda:N (default: the course's choice)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, nargs="+",
+                        help="seeds, each a run of every setting (default: 0 1 2 for mixture and dedup, 0 for isoflop)")
     parser.add_argument("--context", type=int, default=64, help="tokens per training window (default 64)")
     parser.add_argument("--batch-size", type=int, default=16, help="windows per step (default 16)")
     parser.add_argument("--budgets", type=float, nargs="+", help="isoflop: compute budgets in FLOPs")
@@ -208,8 +217,9 @@ def main(argv=None) -> None:
     names = list(EXPERIMENTS) if args.experiment == "all" else [args.experiment]
     for name in names:
         start = time.perf_counter()
-        result = EXPERIMENTS[name](args, corpus, device)
-        write_record(args.out_dir, "pretraining", name, argv, args.seed, device, start, {
+        run_args = argparse.Namespace(**{**vars(args), "seeds": args.seeds or DEFAULT_SEEDS[name]})
+        result = EXPERIMENTS[name](run_args, corpus, device)
+        write_record(args.out_dir, "pretraining", name, argv, run_args.seeds, device, start, {
             "context": args.context, "batch_size": args.batch_size,
             "corpus": {s: corpus.stats[s] for s in ("prose", "code")},
             **({"steps": args.steps, "size": list(args.size)} if name != "isoflop" else {}),

@@ -70,7 +70,7 @@ def kl_sweep(args, device) -> dict:
         f"{r['reward']:<9} KL weight {r['kl']:<5} seed {r['seed']}: accuracy {r['start_accuracy']:.2f} -> "
         f"{r['accuracy']:.2f}, KL {r['kl_to_reference']:.3f}, length {r['answer_length']:.2f} ({r['seconds']:.0f} s)"),
         job_fn=_run)
-    return {"kl_weights": args.kl, "seeds": args.seeds, "steps": args.steps, "lr": args.lr, "runs": runs}
+    return {"kl_weights": args.kl, "steps": args.steps, "lr": args.lr, "runs": runs}
 
 
 def main(argv=None) -> None:
@@ -90,7 +90,7 @@ def main(argv=None) -> None:
     args.workers = args.workers or (2 if device.type == "cpu" else 1)
     started = time.perf_counter()
     result = kl_sweep(args, device)
-    write_record(args.out_dir, "rl", args.experiment, argv, 0, device, started, result)
+    write_record(args.out_dir, "rl", args.experiment, argv, args.seeds, device, started, result)
 
 
 if __name__ == "__main__":

@@ -186,11 +186,56 @@ def model_device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
+def fact_influence(
+    model: nn.Module,
+    distances,
+    seq_len: int,
+    n_examples: int = 128,
+    device: torch.device | str | None = None,
+    seed: int = 4321,
+) -> dict[int, float]:
+    """{distance: how hard the asked fact, that far back, still pushes on the answer}.
+
+    B1's straw measurement on a trained model: the size (norm) of the gradient of the right answer's
+    log-probability with respect to the fact's input vector, averaged over fresh sequences with the
+    fact exactly that far back. In an LSTM that gradient passes back through every step in between,
+    shrinking by the forget gate's factor at each; in attention it is one step from any distance.
+    """
+    device = torch.device(device) if device is not None else model_device(model)
+    was_training = model.training
+    model.to(device).eval()
+    embedding = model.embed if isinstance(model, RecallLSTM) else model.llama.embed
+    captured = []
+
+    def keep_inputs(module, inputs, output):
+        output.retain_grad()
+        captured.append(output)
+
+    hook = embedding.register_forward_hook(keep_inputs)
+    influence = {}
+    try:
+        with cpu_threads_for_tiny_models(device):
+            for distance in distances:
+                generator = torch.Generator().manual_seed(seed + distance)
+                ids, targets = model.task.batch(n_examples, seq_len, distance, generator, device)
+                captured.clear()
+                rows = torch.arange(n_examples, device=device)
+                F.log_softmax(model(ids), dim=-1)[rows, targets].sum().backward()
+                gradient = captured[0].grad[rows, seq_len - 1 - distance]
+                influence[distance] = gradient.norm(dim=-1).mean().item()
+    finally:
+        hook.remove()
+        model.zero_grad(set_to_none=True)
+        model.train(was_training)
+    return influence
+
+
 @dataclass
 class RecallComparison:
     """What compare_recall measured; each dict is keyed by model name ("LSTM", "attention")."""
 
     accuracy: dict[str, dict[int, float]]
+    influence: dict[str, dict[int, float]]  # fact_influence at each distance
     parameters: dict[str, int]
     seconds: dict[str, float]
     losses: dict[str, list[float]]
@@ -242,7 +287,7 @@ def compare_recall(
     seq_len = seq_len if seq_len is not None else max(distances) + 8
     device = torch.device(device) if device is not None else get_device()
     models = {"LSTM": RecallLSTM, "attention": RecallAttention}
-    accuracy, parameters, seconds, losses = {}, {}, {}, {}
+    accuracy, influence, parameters, seconds, losses = {}, {}, {}, {}, {}
     for name, build in models.items():
         torch.manual_seed(seed)  # the initial weights
         model = build(task)
@@ -251,5 +296,6 @@ def compare_recall(
                                progress=progress)
         seconds[name], losses[name] = trained["seconds"], trained["losses"]
         accuracy[name] = recall_accuracy(model, distances, seq_len, n_examples=n_examples, device=device)
-    return RecallComparison(accuracy, parameters, seconds, losses, steps, batch_size, seq_len, seed,
+        influence[name] = fact_influence(model, distances, seq_len, device=device)
+    return RecallComparison(accuracy, influence, parameters, seconds, losses, steps, batch_size, seq_len, seed,
                             str(device))
