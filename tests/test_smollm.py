@@ -152,6 +152,38 @@ def test_sampling_is_reproducible_with_a_seed(smol):
     assert a == b
 
 
+def tiny_llama() -> Llama:
+    torch.manual_seed(0)
+    return Llama(LlamaConfig(vocab_size=50, dim=32, n_layers=2, n_heads=4, n_kv_heads=2, hidden_dim=64,
+                             max_seq_len=64)).eval()
+
+
+def test_batched_sampling_is_each_rows_own_generation():
+    model = tiny_llama()
+    prompt = [3, 14, 15, 9, 2]
+    greedy = model.generate(prompt, 10)
+    assert model.sample(prompt, 3, 10, temperature=0.0) == [greedy] * 3
+    # One row draws exactly what one sequence draws from the same generator.
+    one = model.sample(prompt, 1, 10, temperature=1.0, top_k=20, generator=torch.Generator().manual_seed(5))
+    alone = model.generate(prompt, 10, temperature=1.0, top_k=20, generator=torch.Generator().manual_seed(5))
+    assert one == [alone]
+    rows = model.sample(prompt, 6, 10, temperature=1.5, generator=torch.Generator().manual_seed(1))
+    assert len({tuple(row) for row in rows}) > 1  # rows draw their own tokens
+    # A row stops at eos (kept as its last token); the others carry on.
+    stop = greedy.index(greedy[3])  # the first time greedy generation makes that token
+    assert model.sample(prompt, 2, 10, temperature=0.0, eos_id=greedy[3]) == [greedy[:stop + 1]] * 2
+    with pytest.raises(ValueError, match="n must be"):
+        model.sample(prompt, 0, 4)
+
+
+def test_smollm2_samples_several_replies_at_once(smol):
+    question = "What is 17 x 24? Give the number."
+    assert smol.sample(question, 2, 12, temperature=0.0) == [smol.generate(question, 12)] * 2
+    replies = smol.sample(question, 4, 12, temperature=1.0, seed=0)
+    assert len(replies) == 4 and all(isinstance(reply, str) and reply for reply in replies)
+    assert replies == smol.sample(question, 4, 12, temperature=1.0, seed=0)
+
+
 def test_chat_template_from_the_gguf(smol):
     text = smol.apply_chat_template([{"role": "user", "content": "Hi"}])
     assert text == ("<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face"

@@ -338,6 +338,15 @@ class SmolLM:
     def generate(self, prompt: str | list[int], max_new_tokens: int = 128, **kwargs) -> str:
         return "".join(self.stream(prompt, max_new_tokens, **kwargs))
 
+    def sample(self, prompt: str | list[int], n: int, max_new_tokens: int = 128, temperature: float = 0.8,
+               top_k: int | None = None, seed: int | None = None, chat: bool = True) -> list[str]:
+        """n replies to one prompt, sampled together as one batch (Llama.sample): several attempts at
+        one question for little more than the time of one. Each stops at end-of-turn."""
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        replies = self.model.sample(self._prompt_ids(prompt, chat), n, max_new_tokens, temperature=temperature,
+                                    top_k=top_k, eos_id=self.end_of_turn_id, generator=generator)
+        return [self.decode([t for t in reply if t != self.end_of_turn_id]) for reply in replies]
+
     @cached_property
     def end_of_turn_id(self) -> int:
         """<|im_end|> closes an assistant turn in SmolLM2's chat format; the file's EOS otherwise."""
