@@ -76,6 +76,30 @@ def test_the_kl_sweep_runs_at_a_toy_size(tmp_path):
     assert all(r["start_accuracy"] >= 0.4 for r in record["runs"])  # the half-right start model
 
 
+def test_the_recall_race_runs_at_a_toy_size(tmp_path):
+    from course_lib.experiments import recall
+
+    out = tmp_path / "recall.json"
+    argv = ["--steps", "3", "5", "--max-distance", "4", "--seeds", "0", "1", "--n-examples", "8", "--device", "cpu",
+            "--out", str(out)]
+    recall.main(argv)
+    record = json.loads(out.read_text())
+    assert record["command"] == "python -m course_lib.experiments recall " + " ".join(argv)
+    assert record["distances"] == [1, 2, 4] and record["seeds"] == [0, 1]
+    assert [budget["steps"] for budget in record["budgets"]] == [3, 5]
+    for budget in record["budgets"]:
+        assert [run["seed"] for run in budget["runs"]] == [0, 1]
+        for run in budget["runs"]:
+            assert set(run["accuracy"]) == {"LSTM", "attention"}
+            assert all(0 <= a <= 1 for by_distance in run["accuracy"].values() for a in by_distance.values())
+
+
+def test_the_committed_recall_race_has_three_seeds_for_every_budget():
+    record = json.loads((RESULTS / "recall.json").read_text())
+    assert record["command"].startswith("python -m course_lib.experiments recall") and len(record["seeds"]) >= 3
+    assert all([run["seed"] for run in budget["runs"]] == record["seeds"] for budget in record["budgets"])
+
+
 def test_the_committed_kl_sweep_says_how_it_was_made():
     record = json.loads((RESULTS / "rl_kl.json").read_text())
     assert record["command"].startswith("python -m course_lib.experiments rl kl")

@@ -25,6 +25,7 @@ then the facts (key, value) at n_values + key * n_values + value, then the quest
 """
 from __future__ import annotations
 
+import math
 import string
 from dataclasses import dataclass
 
@@ -82,8 +83,10 @@ class RecallTask:
         """(ids (batch_size, seq_len), targets (batch_size,)), int64: sequences and the asked values.
 
         `distance` is one int, the same for the whole batch (to measure accuracy at that distance),
-        or an inclusive range (low, high), drawn uniformly for each sequence (to train on every
-        distance). The batch is drawn on the CPU from `generator`, so a seeded generator gives the
+        or an inclusive range (low, high), drawn for each sequence evenly on a log scale (to train on
+        every distance): as many facts 1 to 2 tokens back as 64 to 128 back. Drawn evenly, nearly all
+        training facts would be far, so a model's grip on nearby facts would be learned from few
+        examples. The batch is drawn on the CPU from `generator`, so a seeded generator gives the
         same batch on any device.
         """
         if batch_size < 1:
@@ -98,7 +101,9 @@ class RecallTask:
             raise ValueError(f"distance must be between 1 and seq_len - 1 = {seq_len - 1} (the fact must "
                              f"come before the question, within {seq_len} tokens), got {distance}")
         ids = torch.randint(self.n_values, (batch_size, seq_len), generator=generator)
-        distances = torch.randint(low, high + 1, (batch_size,), generator=generator)
+        log_low, log_past_high = math.log(low), math.log(high + 1)
+        log_distances = log_low + (log_past_high - log_low) * torch.rand(batch_size, generator=generator)
+        distances = log_distances.exp().floor().long().clamp(low, high)
         keys = torch.rand(batch_size, self.n_keys, generator=generator).argsort(dim=1)  # keys[:, 0] is asked
         values = torch.randint(self.n_values, (batch_size, self.n_keys), generator=generator)
         rows = torch.arange(batch_size)

@@ -1,6 +1,6 @@
 """The recall race of notebook B, run bigger: more steps, longer distances, several seeds, any device.
 
-    python -m course_lib.experiments recall                     # the cached run: 2 to 4 minutes on 2 CPU cores
+    python -m course_lib.experiments recall                     # the cached run: about 8 minutes on 2 CPU cores
     python -m course_lib.experiments recall --device cuda --steps 400 1600 6400 --seeds 0 1 2   # bigger, on a GPU
 
 For every training budget in --steps and every seed it trains an LSTM and a one-layer attention model
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -27,26 +28,16 @@ from course_lib.measure import device_name
 from course_lib.train.recall import compare_recall
 
 
-def mean_table(runs: list[dict], distances: list[int]) -> str:
-    """Accuracy by distance averaged over the seeds of one budget, one row per model."""
-    models = list(runs[0]["accuracy"])
-    lines = [f"{'distance':>10} " + " ".join(f"{d:>5}" for d in distances) + "  seconds"]
-    for name in models:
-        means = [sum(run["accuracy"][name][d] for run in runs) / len(runs) for d in distances]
-        seconds = sum(run["seconds"][name] for run in runs) / len(runs)
-        lines.append(f"{name:>10} " + " ".join(f"{m:5.2f}" for m in means) + f"  {seconds:7.1f}")
-    return "\n".join(lines)
-
-
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", help="cpu, mps, cuda or cuda:N (default: the course's choice)")
     parser.add_argument("--steps", type=int, nargs="+", default=[400, 1600],
                         help="training budgets, in steps; one comparison per budget (default: 400 1600)")
-    parser.add_argument("--max-distance", type=int, default=256,
-                        help="distances 1, 2, 4, ... up to this power of two (default: 256)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds (default: 0)")
+    parser.add_argument("--max-distance", type=int, default=128,
+                        help="distances 1, 2, 4, ... up to this power of two (default: 128)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (default: 0 1 2)")
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=3e-3, help="learning rate of both models (default: 3e-3)")
     parser.add_argument("--n-examples", type=int, default=512, help="test sequences per distance")
     parser.add_argument("--out", type=Path, default=RESULTS / "recall.json")
     args = parser.parse_args(argv)
@@ -62,24 +53,30 @@ def main(argv=None) -> None:
     started = time.perf_counter()
     budgets = []
     for steps in args.steps:
-        runs = []
-        for seed in args.seeds:
-            result = compare_recall(distances, steps, batch_size=args.batch_size, device=device, seed=seed,
-                                    n_examples=args.n_examples)
-            seconds = {name: round(value, 1) for name, value in result.seconds.items()}
-            runs.append({"seed": seed, "accuracy": result.accuracy, "seconds": seconds,
-                         "parameters": result.parameters})
+        result = compare_recall(distances, steps, batch_size=args.batch_size, device=device, seeds=args.seeds,
+                                n_examples=args.n_examples, lr=args.lr)
+        runs = [{"seed": seed,
+                 "accuracy": {name: {d: values[i] for d, values in by_distance.items()}
+                              for name, by_distance in result.accuracy.items()},
+                 "seconds": {name: round(values[i], 1) for name, values in result.seconds.items()},
+                 "parameters": result.parameters}
+                for i, seed in enumerate(args.seeds)]
         print(f"\n{steps} steps, mean of {len(runs)} seed(s), sequences of {result.seq_len} tokens:")
-        print(mean_table(runs, distances))
+        print(result.table())
+        print("\n".join(result.verdicts()))
         budgets.append({"steps": steps, "seq_len": result.seq_len, "runs": runs})
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    given = sys.argv[1:] if argv is None else argv
     args.out.write_text(json.dumps({
+        "command": " ".join(["python -m course_lib.experiments recall", *given]),
+        "date": time.strftime("%Y-%m-%d"),
         "device": device_name(device),
         "torch": torch.__version__,
         "distances": distances,
         "seeds": args.seeds,
         "batch_size": args.batch_size,
+        "lr": args.lr,
         "n_examples": args.n_examples,
         "total_seconds": round(time.perf_counter() - started, 1),
         "budgets": budgets,

@@ -21,13 +21,15 @@ import torch.nn.functional as F
 from course_lib.data.recall import RecallTask
 from course_lib.device import get_device, pick
 from course_lib.models.llama import Llama, LlamaConfig
+from course_lib.spread import compare, spread
 from course_lib.train.loop import train_steps
 
 WIDTH = 64
 # The defaults of compare_recall, and their small versions under COURSE_FAST=1 (CI and grading).
-DISTANCES, FAST_DISTANCES = (1, 2, 4, 8, 16, 32, 64, 128), (1, 2, 4, 8, 16, 32, 64)
+DISTANCES, FAST_DISTANCES = (1, 2, 4, 8, 16, 32, 64, 128), (1, 2, 4, 8, 16, 32)
 # 400 steps: enough for the attention model to be right at every distance, on every seed tried.
 STEPS, FAST_STEPS = 400, 300
+SEEDS = (0, 1, 2)
 
 
 class RecallLSTM(nn.Module):
@@ -186,73 +188,88 @@ def model_device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
+@torch.no_grad()
 def fact_influence(
     model: nn.Module,
     distances,
     seq_len: int,
-    n_examples: int = 128,
+    n_examples: int = 256,
     device: torch.device | str | None = None,
     seed: int = 4321,
 ) -> dict[int, float]:
-    """{distance: how hard the asked fact, that far back, still pushes on the answer}.
+    """{distance: how much the answer still depends on the asked fact, that far back}.
 
-    B1's straw measurement on a trained model: the size (norm) of the gradient of the right answer's
-    log-probability with respect to the fact's input vector, averaged over fresh sequences with the
-    fact exactly that far back. In an LSTM that gradient passes back through every step in between,
-    shrinking by the forget gate's factor at each; in attention it is one step from any distance.
+    B1's straw measurement, on a trained model: change the asked fact's value (C5 becomes C2, say)
+    and see how far the model's answer moves, as the total variation distance between its two
+    probability distributions over the values (half the sum of the absolute differences): 1 when
+    the answer follows the fact completely, 0 when the fact no longer matters at all. Averaged over
+    fresh sequences with the fact exactly that far back.
     """
     device = torch.device(device) if device is not None else model_device(model)
     was_training = model.training
     model.to(device).eval()
-    embedding = model.embed if isinstance(model, RecallLSTM) else model.llama.embed
-    captured = []
-
-    def keep_inputs(module, inputs, output):
-        output.retain_grad()
-        captured.append(output)
-
-    hook = embedding.register_forward_hook(keep_inputs)
+    task = model.task
     influence = {}
-    try:
-        with cpu_threads_for_tiny_models(device):
-            for distance in distances:
-                generator = torch.Generator().manual_seed(seed + distance)
-                ids, targets = model.task.batch(n_examples, seq_len, distance, generator, device)
-                captured.clear()
-                rows = torch.arange(n_examples, device=device)
-                F.log_softmax(model(ids), dim=-1)[rows, targets].sum().backward()
-                gradient = captured[0].grad[rows, seq_len - 1 - distance]
-                influence[distance] = gradient.norm(dim=-1).mean().item()
-    finally:
-        hook.remove()
-        model.zero_grad(set_to_none=True)
-        model.train(was_training)
+    with cpu_threads_for_tiny_models(device):
+        for distance in distances:
+            generator = torch.Generator().manual_seed(seed + distance)
+            ids, values = model.task.batch(n_examples, seq_len, distance, generator, device)
+            other_values = (values + torch.randint(1, task.n_values, values.shape, generator=generator)
+                            .to(device)) % task.n_values
+            position = seq_len - 1 - distance
+            changed = ids.clone()
+            changed[:, position] = task.fact_token(ids[:, -1] - task.query_token(0), other_values)
+            before, after = model(ids).softmax(dim=-1), model(changed).softmax(dim=-1)
+            influence[distance] = 0.5 * (before - after).abs().sum(dim=-1).mean().item()
+    model.train(was_training)
     return influence
 
 
 @dataclass
 class RecallComparison:
-    """What compare_recall measured; each dict is keyed by model name ("LSTM", "attention")."""
+    """What compare_recall measured. `accuracy` and `influence` are keyed by model name ("LSTM",
+    "attention"), then by distance, and hold one value per seed, in the order of `seeds`; so do
+    `seconds` and `losses` (one list of step losses per seed), keyed by model name."""
 
-    accuracy: dict[str, dict[int, float]]
-    influence: dict[str, dict[int, float]]  # fact_influence at each distance
+    accuracy: dict[str, dict[int, list[float]]]
+    influence: dict[str, dict[int, list[float]]]  # fact_influence at each distance
     parameters: dict[str, int]
-    seconds: dict[str, float]
-    losses: dict[str, list[float]]
+    seconds: dict[str, list[float]]
+    losses: dict[str, list[list[float]]]
     steps: int
     batch_size: int
     seq_len: int
-    seed: int
+    seeds: tuple[int, ...]
     device: str
 
+    @property
+    def distances(self) -> list[int]:
+        return list(next(iter(self.accuracy.values())))
+
+    def mean(self, measured: dict[str, dict[int, list[float]]]) -> dict[str, dict[int, float]]:
+        """`accuracy` or `influence` averaged over the seeds."""
+        return {name: {d: spread(values).mean for d, values in by_distance.items()}
+                for name, by_distance in measured.items()}
+
     def table(self) -> str:
-        """Accuracy by distance, one row per model, with parameters and training seconds."""
-        distances = list(next(iter(self.accuracy.values())))
-        lines = [f"{'distance':>10} " + " ".join(f"{d:>5}" for d in distances) + "   params  seconds"]
-        for name, by_distance in self.accuracy.items():
-            cells = " ".join(f"{by_distance[d]:5.2f}" for d in distances)
-            lines.append(f"{name:>10} {cells}  {self.parameters[name]:7,d}  {self.seconds[name]:7.1f}")
+        """Mean accuracy over the seeds by distance, one row per model, with parameters and the
+        training seconds of one seed."""
+        lines = [f"{'distance':>10} " + " ".join(f"{d:>5}" for d in self.distances) + "   params  seconds"]
+        for name, by_distance in self.mean(self.accuracy).items():
+            cells = " ".join(f"{accuracy:5.2f}" for accuracy in by_distance.values())
+            seconds = spread(self.seconds[name]).mean
+            lines.append(f"{name:>10} {cells}  {self.parameters[name]:7,d}  {seconds:7.1f}")
         return "\n".join(lines)
+
+    def verdicts(self) -> list[str]:
+        """What the spread over seeds allows one to say: each model near against far, and the two
+        models at the farthest distance."""
+        near, far = self.distances[0], self.distances[-1]
+        lines = [compare(f"{name} accuracy", f"at distance {near}", by_distance[near], f"at {far}",
+                         by_distance[far]) for name, by_distance in self.accuracy.items()]
+        lines.append(compare(f"Accuracy at distance {far}", "the LSTM", self.accuracy["LSTM"][far],
+                             "attention", self.accuracy["attention"][far]))
+        return lines
 
 
 def compare_recall(
@@ -262,13 +279,15 @@ def compare_recall(
     seq_len: int | None = None,
     batch_size: int = 32,
     device: torch.device | str | None = None,
-    seed: int = 0,
+    seeds=SEEDS,
     n_examples: int | None = None,
+    lr: float = 3e-3,
     progress: bool = True,
 ) -> RecallComparison:
-    """Train an LSTM and an attention model of the same width on the same batches, then measure
-    both at every distance in `distances` on `n_examples` sequences of `seq_len` tokens (default:
-    8 more than the longest distance). Unset sizes take the defaults above, small under COURSE_FAST=1.
+    """For each seed, train an LSTM and an attention model of the same width on the same batches,
+    then measure both at every distance in `distances` on `n_examples` sequences of `seq_len`
+    tokens (default: 8 more than the longest distance). A seed sets the initial weights and the
+    training batches. Unset sizes take the defaults above, small under COURSE_FAST=1.
 
     The budget is the same number of steps, i.e. the same training sequences, not the same seconds:
     it compares what each architecture learns from the same data, and it repeats exactly on any
@@ -276,26 +295,35 @@ def compare_recall(
     steps; on a GPU attention handles all positions at once and the LSTM's step-by-step loop is the
     slow one). The seconds are reported anyway.
 
-    What the short budget shows is how much faster attention learns to reach back, not a wall the
-    LSTM cannot pass: with 8 times the steps (3,200) this LSTM also answers at every distance up to
-    128, though at distances up to 256 it was still near 0.3 after 1,600 (course_lib/experiments/recall.py
-    runs such budgets side by side).
+    Both train at the same learning rate `lr`; the default, 3e-3, is the better of 3e-3 and 1e-2 for
+    attention (at 1e-2 it did not learn the task). course_lib/experiments/recall.py runs other budgets
+    and rates, and stores a bigger run.
     """
     distances = tuple(distances) if distances is not None else pick(DISTANCES, FAST_DISTANCES)
     steps = steps if steps is not None else pick(STEPS, FAST_STEPS)
     n_examples = n_examples if n_examples is not None else pick(512, 256)
     seq_len = seq_len if seq_len is not None else max(distances) + 8
+    seeds = tuple(seeds)
+    if not seeds:
+        raise ValueError("compare_recall needs at least one seed")
     device = torch.device(device) if device is not None else get_device()
     models = {"LSTM": RecallLSTM, "attention": RecallAttention}
-    accuracy, influence, parameters, seconds, losses = {}, {}, {}, {}, {}
-    for name, build in models.items():
-        torch.manual_seed(seed)  # the initial weights
-        model = build(task)
-        parameters[name] = count_parameters(model)
-        trained = train_recall(model, steps, seq_len, batch_size=batch_size, device=device, seed=seed,
-                               progress=progress)
-        seconds[name], losses[name] = trained["seconds"], trained["losses"]
-        accuracy[name] = recall_accuracy(model, distances, seq_len, n_examples=n_examples, device=device)
-        influence[name] = fact_influence(model, distances, seq_len, device=device)
-    return RecallComparison(accuracy, influence, parameters, seconds, losses, steps, batch_size, seq_len, seed,
+    accuracy = {name: {d: [] for d in distances} for name in models}
+    influence = {name: {d: [] for d in distances} for name in models}
+    parameters, seconds, losses = {}, {name: [] for name in models}, {name: [] for name in models}
+    for seed in seeds:
+        for name, build in models.items():
+            torch.manual_seed(seed)  # the initial weights
+            model = build(task)
+            parameters[name] = count_parameters(model)
+            trained = train_recall(model, steps, seq_len, batch_size=batch_size, lr=lr, device=device,
+                                   seed=seed, progress=progress)
+            seconds[name].append(trained["seconds"])
+            losses[name].append(trained["losses"])
+            measured = recall_accuracy(model, distances, seq_len, n_examples=n_examples, device=device)
+            pushed = fact_influence(model, distances, seq_len, device=device)
+            for d in distances:
+                accuracy[name][d].append(measured[d])
+                influence[name][d].append(pushed[d])
+    return RecallComparison(accuracy, influence, parameters, seconds, losses, steps, batch_size, seq_len, seeds,
                             str(device))
