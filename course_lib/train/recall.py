@@ -265,7 +265,7 @@ class RecallComparison:
         """What the spread over seeds allows one to say: each model near against far, and the two
         models at the farthest distance."""
         near, far = self.distances[0], self.distances[-1]
-        lines = [compare(f"{name} accuracy", f"at distance {near}", by_distance[near], f"at {far}",
+        lines = [compare(f"{name} accuracy", f"distance {near}", by_distance[near], f"distance {far}",
                          by_distance[far]) for name, by_distance in self.accuracy.items()]
         lines.append(compare(f"Accuracy at distance {far}", "the LSTM", self.accuracy["LSTM"][far],
                              "attention", self.accuracy["attention"][far]))
