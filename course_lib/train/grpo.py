@@ -5,7 +5,8 @@ your usual, gently. Concretely, for each step:
 1. rollouts: for each of a few prompts, sample a group of completions at a temperature, and keep
    each completion token's log-probability under the policy that wrote it (the "old" policy) and
    under a frozen copy of the starting model (the reference);
-2. rewards: score each completion with a checker (course_lib.data.arithmetic);
+2. rewards: score each completion with a checker (course_lib.data.arithmetic), or with a reward
+   model learned from comparisons (course_lib.train.rlhf);
 3. advantages: each completion's reward against its own group's (GRPO, Shao et al. 2024), or against
    a learned critic's prediction (PPO-style);
 4. the update: PPO's clipped objective on every completion token (Schulman et al. 2017), plus an
@@ -135,9 +136,12 @@ def sample_rollouts(policy: TinyGPT, reference: TinyGPT, problems: Sequence[Prob
     sequences, mask = _with_mask([prompt + new for prompt, (new, _) in zip(prompts, outputs)], list(map(len, prompts)))
     sequences = sequences.to(policy.device)
     completions = [arithmetic.completion_text(new) for new, _ in outputs]
+    # A learned reward (course_lib.train.rlhf.LearnedReward) scores the whole batch in one pass.
+    score_all = getattr(reward_fn, "score_all", None)
+    rewards = score_all(grouped, completions) if score_all else torch.tensor([reward_fn(p, c) for p, c in
+                                                                               zip(grouped, completions)])
     return Rollouts(grouped, completions, sequences, mask.to(policy.device),
-                    token_logprobs(policy, sequences), token_logprobs(reference, sequences),
-                    torch.tensor([reward_fn(p, c) for p, c in zip(grouped, completions)]), group_size)
+                    token_logprobs(policy, sequences), token_logprobs(reference, sequences), rewards, group_size)
 
 
 # --- the critic (for comparison with the group baseline) ------------------------------------------
@@ -166,14 +170,14 @@ class GRPOConfig:
     clip: float = 0.2
     updates_per_batch: int = 1  # PPO's epochs: gradient steps on each batch of rollouts
     kl_coef: float = 0.0  # the leash: weight of the KL penalty to the reference
-    reward: str = "correct"  # or "gameable" (pays for length too)
+    reward: str = "correct"  # or "gameable" (pays for length too), or "reward model" (a learned one, passed to the trainer)
     shuffle_rewards: bool = False  # the control: rewards shuffled within the batch, so they carry no signal
     baseline: str = "group"  # or "critic"
     critic_lr: float = 1e-3
 
     def __post_init__(self):
-        if self.reward not in ("correct", "gameable"):
-            raise ValueError(f"reward must be 'correct' or 'gameable', got {self.reward!r}")
+        if self.reward not in ("correct", "gameable", "reward model"):
+            raise ValueError(f"reward must be 'correct', 'gameable' or 'reward model', got {self.reward!r}")
         if self.baseline not in ("group", "critic"):
             raise ValueError(f"baseline must be 'group' or 'critic', got {self.baseline!r}")
         if self.group_size < 2 and self.baseline == "group":
@@ -187,11 +191,16 @@ REWARDS = {"correct": arithmetic.correct_reward, "gameable": arithmetic.gameable
 
 
 class GRPOTrainer:
-    """Trains `policy` in place; the reference is a frozen copy of it as it was when the trainer was made."""
+    """Trains `policy` in place; the reference is a frozen copy of it as it was when the trainer was made.
+    With cfg.reward "reward model", `reward_model` (a course_lib.train.rlhf.LearnedReward) is the reward."""
 
     def __init__(self, policy: TinyGPT, cfg: GRPOConfig = GRPOConfig(), *, seed: int = 0,
                  advantages_fn: Callable = grpo_advantages, clip_fn: Callable = ppo_clip_loss,
-                 kl_fn: Callable = kl_penalty):
+                 kl_fn: Callable = kl_penalty, reward_model: Callable[[Problem, str], float] | None = None):
+        if (cfg.reward == "reward model") != (reward_model is not None):
+            raise ValueError("pass a reward_model exactly when GRPOConfig(reward='reward model'); "
+                             f"got reward={cfg.reward!r} and reward_model={type(reward_model).__name__}")
+        self.reward_fn = reward_model or REWARDS[cfg.reward]
         self.policy, self.cfg, self.seed = policy, cfg, seed
         self.reference = copy.deepcopy(policy).eval().requires_grad_(False)
         self.advantages_fn, self.clip_fn, self.kl_fn = advantages_fn, clip_fn, kl_fn
@@ -223,7 +232,7 @@ class GRPOTrainer:
         cfg = self.cfg
         for indices in random_items(len(self.pool), cfg.prompts_per_step, self.seed):
             rollouts = sample_rollouts(self.policy, self.reference, [self.pool[i] for i in indices],
-                                       cfg.group_size, cfg.temperature, REWARDS[cfg.reward], self.generator)
+                                       cfg.group_size, cfg.temperature, self.reward_fn, self.generator)
             advantages = self.advantages(rollouts).to(self.policy.device)
             for _ in range(cfg.updates_per_batch):
                 yield rollouts, advantages
@@ -258,7 +267,12 @@ class GRPOTrainer:
                 return {}
             with torch.no_grad():
                 coherence = float(answer_loss(self.policy, held_out))
-            return {"held-out accuracy": accuracy(self.policy, held_out), "held-out answer loss": coherence}
+            answers = greedy_answers(self.policy, held_out)
+            measured = {"held-out accuracy": sum(a == p.answer for a, p in zip(answers, held_out)) / len(held_out),
+                        "held-out answer loss": coherence}
+            if self.cfg.reward == "reward model":  # the proxy's opinion of the same answers the gold score marks
+                measured["held-out proxy reward"] = float(self.reward_fn.score_all(held_out, answers).mean())
+            return measured
 
         updates = self.cfg.updates_per_batch
         plot = LiveLines({"reward": 0, "sample accuracy": 0, "held-out accuracy": 0, "KL to reference": 1},
