@@ -28,7 +28,7 @@ from course_lib.data import arithmetic
 from course_lib.data.arithmetic import END, END_ID, Problem
 from course_lib.models.tinygpt import TinyGPT, pad_right
 from course_lib.train import grpo
-from course_lib.train.post_training import RewardModel, train_reward_model
+from course_lib.train.post_training import RewardModel, _wins, train_reward_model
 
 SAMPLES_PER_PROMPT = 8  # the start model's answers to each problem that the labeler compares
 BEST_OF = (1, 2, 4, 8, 16, 32, 64)
@@ -82,16 +82,22 @@ def labeler_model(max_steps: int = 4000, seed: int = 1, progress: bool = True) -
 
 
 @torch.no_grad()
+def _answers(policy: TinyGPT, problems: Sequence[Problem], samples: int, seed: int) -> tuple[list[Problem], list[str]]:
+    """`samples` answers of `policy` to each problem at temperature 1: (each problem repeated, the answers)."""
+    generator = torch.Generator().manual_seed(seed)
+    grouped = [p for p in problems for _ in range(samples)]
+    outputs = policy.generate_batch([arithmetic.encode(p.prompt) for p in grouped], grpo.MAX_ANSWER, END_ID,
+                                    temperature=1.0, generator=generator)
+    return grouped, [arithmetic.completion_text(ids) for ids, _ in outputs]
+
+
+@torch.no_grad()
 def comparisons(policy: TinyGPT, problems: Sequence[Problem], *, samples: int = SAMPLES_PER_PROMPT,
                 seed: int = 0) -> list[Comparison]:
     """The labeler at work: `samples` answers of `policy` to each problem (temperature 1), and for
     each problem every (right, wrong) pair of its distinct answers, the right one chosen. Problems
     whose answers are all right or all wrong give no pair."""
-    generator = torch.Generator().manual_seed(seed)
-    grouped = [p for p in problems for _ in range(samples)]
-    outputs = policy.generate_batch([arithmetic.encode(p.prompt) for p in grouped], grpo.MAX_ANSWER, END_ID,
-                                    temperature=1.0, generator=generator)
-    completions = [arithmetic.completion_text(ids) for ids, _ in outputs]
+    grouped, completions = _answers(policy, problems, samples, seed)
     pairs = []
     for start in range(0, len(grouped), samples):
         problem, answers = grouped[start], dict.fromkeys(completions[start:start + samples])
@@ -120,7 +126,8 @@ class LearnedReward:
         problems = [c.problem for c in pairs.comparisons]
         chosen = self.score_all(problems, [c.chosen for c in pairs.comparisons])
         rejected = self.score_all(problems, [c.rejected for c in pairs.comparisons])
-        return float(((chosen > rejected).float() + 0.5 * (chosen == rejected).float()).mean())
+        wins = _wins(chosen, rejected)
+        return sum(wins) / len(wins)
 
 
 def train_learned_reward(backbone: TinyGPT, pairs: ComparisonSet, *, steps: int, lr: float = 1e-3,
@@ -148,11 +155,7 @@ def best_of_n(policy: TinyGPT, reward: LearnedReward, problems: Sequence[Problem
     if not ns or min(ns) < 1:
         raise ValueError(f"each N must be at least 1, got {list(ns)}")
     most = max(ns)
-    generator = torch.Generator().manual_seed(seed)
-    grouped = [p for p in problems for _ in range(most)]
-    outputs = policy.generate_batch([arithmetic.encode(p.prompt) for p in grouped], grpo.MAX_ANSWER, END_ID,
-                                    temperature=1.0, generator=generator)
-    completions = [arithmetic.completion_text(ids) for ids, _ in outputs]
+    grouped, completions = _answers(policy, problems, most, seed)
     scores = reward.score_all(grouped, completions).view(len(problems), most)
     right = torch.tensor([c == p.answer for p, c in zip(grouped, completions)], dtype=torch.float32)
     right = right.view(len(problems), most)
@@ -191,11 +194,6 @@ class Trajectory:
             kl.append(sum(window) / len(window) if window else 0.0)
         return cls(list(log.eval_steps), kl, list(log.evals["held-out proxy reward"]),
                    list(log.evals["held-out accuracy"]))
-
-    @property
-    def peak(self) -> int:
-        """The index of the reading with the best gold score."""
-        return max(range(len(self.gold)), key=self.gold.__getitem__)
 
 
 def optimise_against(start: TinyGPT, reward: LearnedReward, held_out: Sequence[Problem], *, steps: int,
