@@ -154,6 +154,10 @@ SOURCES = (
            2022, "arXiv:2210.10760",
            "Optimising against a learned reward: as the policy moves away from where it started, the "
            "true quality first rises, then falls while the learned score goes on climbing.", (D, E)),
+    Source("summarize_feedback", "Stiennon et al.", "Learning to Summarize from Human Feedback", 2020,
+           "arXiv:2009.01325",
+           "A policy trained against a reward model fitted to people's comparisons, and best-of-N "
+           "sampling against it, whose drift from the policy is at most log N - (N - 1)/N nats.", (E,)),
     Source("trpo", "Schulman et al.", "Trust Region Policy Optimization", 2015, "arXiv:1502.05477",
            "TRPO: keep each policy update inside a trust region around the old policy, the rule "
            "that PPO's clip later made simple.", (E,)),

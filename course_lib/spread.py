@@ -29,6 +29,19 @@ def spread(values: Sequence[float]) -> Spread:
     return Spread(sum(values) / len(values), min(values), max(values), len(values))
 
 
+def whiskers(spreads: Sequence[Spread], **style) -> dict:
+    """Plotly's error_y (or error_x) for marks at the means: whiskers from the lowest seed to the highest."""
+    return dict(type="data", symmetric=False, array=[s.high - s.mean for s in spreads],
+                arrayminus=[s.mean - s.low for s in spreads], **style)
+
+
+def band(xs: Sequence[float], spreads: Sequence[Spread]) -> tuple[list[float], list[float]]:
+    """The outline (x, y) of a shaded band from the lowest seed to the highest along a line, for a
+    filled plotly trace (fill="toself"): along the highs, then back along the lows."""
+    xs, spreads = list(xs), list(spreads)
+    return xs + xs[::-1], [s.high for s in spreads] + [s.low for s in spreads][::-1]
+
+
 def compare(what: str, first: str, first_values: Sequence[float], second: str,
             second_values: Sequence[float]) -> str:
     """A sentence comparing one measurement of two kinds of run over seeds: which is higher, and

@@ -1,7 +1,7 @@
 """Comparisons over seeds say a difference only where the seeds' ranges do not overlap."""
 import pytest
 
-from course_lib.spread import compare, over_seeds, spread
+from course_lib.spread import band, compare, over_seeds, spread, whiskers
 
 
 def test_spread_is_the_mean_and_the_range():
@@ -25,3 +25,11 @@ def test_a_sweep_is_grouped_by_its_setting_over_seeds():
             {"diet": "clean", "seed": 1, "loss": 4.8}, {"diet": "junk", "seed": 1, "loss": 5.1}]
     groups = over_seeds(runs, "diet", lambda run: run["loss"])
     assert list(groups) == ["clean", "junk"] and groups == {"clean": [4.7, 4.8], "junk": [5.0, 5.1]}
+
+
+def test_whiskers_and_bands_reach_from_the_lowest_seed_to_the_highest():
+    spreads = [spread([1.0, 2.0, 3.0]), spread([4.0, 4.0, 7.0])]
+    error = whiskers(spreads, color="#222")
+    assert error["array"] == [1.0, 2.0] and error["arrayminus"] == [1.0, 1.0] and error["color"] == "#222"
+    xs, ys = band([10, 20], spreads)
+    assert xs == [10, 20, 20, 10] and ys == [3.0, 7.0, 4.0, 1.0]

@@ -300,13 +300,13 @@ def pairwise_accuracy(reward_model: RewardModel, pairs: PairSet, batch_size: int
     for start in range(0, len(pairs), batch_size):
         indices = range(start, min(start + batch_size, len(pairs)))
         device = reward_model.device
-        wins += _wins(reward_model(*pairs.chosen.sequences(indices, device)),
+        wins += pair_wins(reward_model(*pairs.chosen.sequences(indices, device)),
                       reward_model(*pairs.rejected.sequences(indices, device)))
     reward_model.train(was_training)
     return _accuracy_by_flaw(wins, pairs)
 
 
-def _wins(chosen: torch.Tensor, rejected: torch.Tensor) -> list[float]:
+def pair_wins(chosen: torch.Tensor, rejected: torch.Tensor) -> list[float]:
     """1 where the chosen answer scores higher, 0 where lower, and a coin flip's 1/2 on a tie."""
     return ((chosen > rejected).float() + 0.5 * (chosen == rejected).float()).tolist()
 
@@ -331,7 +331,7 @@ def train_reward_model(backbone: TinyGPT, pairs: PairSet, *, steps: int, held_ou
     def step_loss(indices):
         r_chosen = reward_model(*pairs.chosen.sequences(indices, reward_model.device))
         r_rejected = reward_model(*pairs.rejected.sequences(indices, reward_model.device))
-        wins = _wins(r_chosen.detach(), r_rejected.detach())
+        wins = pair_wins(r_chosen.detach(), r_rejected.detach())
         return loss_fn(r_chosen, r_rejected), {"training accuracy": sum(wins) / len(wins)}
 
     def evaluate():
@@ -382,7 +382,7 @@ def dpo_accuracy(policy: TinyGPT, reference_logps: tuple[torch.Tensor, torch.Ten
     """The share of pairs whose chosen answer has the larger implicit reward, log p_policy − log p_reference."""
     chosen = all_logprobs(policy, pairs.chosen, logprob_fn) - reference_logps[0]
     rejected = all_logprobs(policy, pairs.rejected, logprob_fn) - reference_logps[1]
-    return _accuracy_by_flaw(_wins(chosen, rejected), pairs)
+    return _accuracy_by_flaw(pair_wins(chosen, rejected), pairs)
 
 
 def train_dpo(policy: TinyGPT, pairs: PairSet, *, beta: float, steps: int, held_out: PairSet | None = None,

@@ -28,7 +28,7 @@ from course_lib.data import arithmetic
 from course_lib.data.arithmetic import END, END_ID, Problem
 from course_lib.models.tinygpt import TinyGPT, pad_right
 from course_lib.train import grpo
-from course_lib.train.post_training import RewardModel, _wins, train_reward_model
+from course_lib.train.post_training import RewardModel, pair_wins, train_reward_model
 
 SAMPLES_PER_PROMPT = 8  # the start model's answers to each problem that the labeler compares
 BEST_OF = (1, 2, 4, 8, 16, 32, 64)
@@ -72,11 +72,12 @@ class ComparisonSet:
         return len(self.comparisons)
 
 
-def labeler_model(max_steps: int = 4000, seed: int = 1, progress: bool = True) -> TinyGPT:
+def labeler_model(max_steps: int = 4000, seed: int = 1, device: torch.device | str = "cpu",
+                  progress: bool = True) -> TinyGPT:
     """The reward model's starting point: the arithmetic TinyGPT trained further than the policy
     (to 95% held-out accuracy or `max_steps`), as real reward models often start from a model at
     least as large as the policy. It still has to learn what the labeler prefers."""
-    model = grpo.arithmetic_model(seed=seed)
+    model = grpo.arithmetic_model(seed=seed).to(device)
     grpo.pretrain_arithmetic(model, max_steps, target_accuracy=0.95, check_every=250, seed=seed, progress=progress)
     return model
 
@@ -126,7 +127,7 @@ class LearnedReward:
         problems = [c.problem for c in pairs.comparisons]
         chosen = self.score_all(problems, [c.chosen for c in pairs.comparisons])
         rejected = self.score_all(problems, [c.rejected for c in pairs.comparisons])
-        wins = _wins(chosen, rejected)
+        wins = pair_wins(chosen, rejected)
         return sum(wins) / len(wins)
 
 
