@@ -18,6 +18,8 @@ class Spread:
     seeds: int
 
     def __str__(self) -> str:
+        if self.seeds == 1:
+            return f"{self.mean:.2f} (one seed)"
         return f"{self.mean:.2f} ({self.low:.2f} to {self.high:.2f} over {self.seeds} seeds)"
 
 
@@ -45,9 +47,12 @@ def band(xs: Sequence[float], spreads: Sequence[Spread]) -> tuple[list[float], l
 def compare(what: str, first: str, first_values: Sequence[float], second: str,
             second_values: Sequence[float]) -> str:
     """A sentence comparing one measurement of two kinds of run over seeds: which is higher, and
-    only where the seeds' ranges do not overlap; otherwise "no clear difference"."""
+    only where the seeds' ranges do not overlap; otherwise "no clear difference" (and with a single
+    seed on either side, no verdict at all)."""
     a, b = spread(first_values), spread(second_values)
     figures = f"{what}: {first} {a}, {second} {b}"
+    if min(a.seeds, b.seeds) < 2:
+        return f"{figures}. One seed has no spread to judge a difference by: run more seeds."
     for higher, lower, name in ((a, b, first), (b, a, second)):
         if higher.low > lower.high:
             return f"{figures}. {name[:1].upper()}{name[1:]} is higher, beyond the spread of the seeds."

@@ -33,3 +33,9 @@ def test_whiskers_and_bands_reach_from_the_lowest_seed_to_the_highest():
     assert error["array"] == [1.0, 2.0] and error["arrayminus"] == [1.0, 1.0] and error["color"] == "#222"
     xs, ys = band([10, 20], spreads)
     assert xs == [10, 20, 20, 10] and ys == [3.0, 7.0, 4.0, 1.0]
+
+
+def test_one_seed_gives_no_verdict():
+    assert str(spread([0.5])) == "0.50 (one seed)"
+    sentence = compare("accuracy", "A", [0.9], "B", [0.1, 0.2])
+    assert "higher" not in sentence and "No clear difference" not in sentence and "one seed" in sentence.lower()
