@@ -2,6 +2,7 @@
 committed results record how they were made, and the notebooks' loader finds them."""
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
@@ -64,16 +65,25 @@ def test_load_sweep_reports_what_it_loads(capsys, monkeypatch, tmp_path):
     assert "No stored result" in capsys.readouterr().out
 
 
-def test_the_kl_sweep_runs_at_a_toy_size(tmp_path):
+def test_the_kl_sweep_runs_at_a_toy_size(tmp_path, monkeypatch):
     from course_lib.experiments import rl
 
+    # A reward model trained for a few steps only: the sweep's plumbing, not its quality.
+    monkeypatch.setattr(rl, "learned_reward", functools.partial(rl.learned_reward, labeler_steps=50, problems=20,
+                                                                steps=5))
     rl.main(["kl", "--kl", "0", "1", "--seeds", "0", "--steps", "2", "--device", "cpu", "--workers", "1",
              "--out-dir", str(tmp_path)])
     record = json.loads((tmp_path / "rl_kl.json").read_text())
     assert record["command"] == "python -m course_lib.experiments rl kl --kl 0 1 --seeds 0 --steps 2 --device cpu --workers 1 " \
                                 f"--out-dir {tmp_path}"
-    assert {(r["reward"], r["kl"]) for r in record["runs"]} == {(w, k) for w in ("correct", "gameable") for k in (0, 1)}
+    assert {(r["reward"], r["kl"]) for r in record["runs"]} == {(w, k) for w in rl.REWARDS for k in (0, 1)}
     assert all(r["start_accuracy"] >= 0.4 for r in record["runs"])  # the half-right start model
+    assert all(("proxy" in r) == (r["reward"] == "reward model") for r in record["runs"])
+    assert 0 <= record["reward_model"]["held_out_pair_accuracy"] <= 1 and record["reward_model"]["comparisons"] > 0
+    rl.main(["kl", "--kl", "0", "--seeds", "0", "--steps", "1", "--rewards", "correct", "--workers", "1",
+             "--out-dir", str(tmp_path)])
+    record = json.loads((tmp_path / "rl_kl.json").read_text())
+    assert [r["reward"] for r in record["runs"]] == ["correct"] and "reward_model" not in record
 
 
 def test_the_recall_race_runs_at_a_toy_size(tmp_path):
@@ -103,8 +113,13 @@ def test_the_committed_recall_race_has_three_seeds_for_every_budget():
 def test_the_committed_kl_sweep_says_how_it_was_made():
     record = json.loads((RESULTS / "rl_kl.json").read_text())
     assert record["command"].startswith("python -m course_lib.experiments rl kl")
-    assert len(record["runs"]) == 2 * len(record["kl_weights"]) * len(record["seeds"])
+    assert len(record["runs"]) == 3 * len(record["kl_weights"]) * len(record["seeds"])  # three rewards
     assert len(record["seeds"]) >= 3
+    # E9's lesson on the learned reward: the looser the leash, the lower the gold, beyond the seeds' spread.
+    gold = {kl: [r["accuracy"] for r in record["runs"] if r["reward"] == "reward model" and r["kl"] == kl]
+            for kl in record["kl_weights"]}
+    loosest, tightest = min(gold), max(gold)
+    assert max(gold[loosest]) < min(gold[tightest]) - 0.2
 
 
 def test_every_stored_result_loads_and_says_what_made_it(capsys):

@@ -94,6 +94,8 @@ def test_the_dial_shows_the_mean_and_spread_over_seeds():
     assert sweep_summary(fake_sweep())["correct", 0.0]["accuracy"] == pytest.approx((0.1, 0.0, 0.2))
     dial.show(0.5)
     assert dial.dial.value == 0.5 and "KL weight 0.5" in dial.caption.value
+    assert [name for _, name, _ in dial.rewards] == ["honest reward", "gameable reward"]  # no reward model runs
+    assert len(dial.figure.data) == 2 * 5  # so no bars for it
     first = dial.figure.data[0]  # honest reward, accuracy
     assert list(first.y) == pytest.approx([0.6]) and list(first.error_y.array) == pytest.approx([0.1])
     with pytest.raises(ValueError, match="KL weights"):
@@ -106,8 +108,10 @@ def test_the_dial_reads_the_committed_sweep():
     sweep = json.loads((RESULTS / "rl_kl.json").read_text())
     dial = LeashDial(sweep)
     assert dial.kl_weights == sorted(sweep["kl_weights"])
+    assert [reward for reward, _, _ in dial.rewards] == ["correct", "gameable", "reward model"]
     for kl in dial.kl_weights:
-        assert 0 <= dial.values("correct", kl)["accuracy"] <= 1
+        for reward, _, _ in dial.rewards:
+            assert 0 <= dial.values(reward, kl)["accuracy"] <= 1
 
 
 def test_the_dial_can_start_at_a_chosen_weight():

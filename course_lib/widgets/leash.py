@@ -1,9 +1,11 @@
 """LeashDial (notebook E9): turn the KL weight and read what the stored sweep measured at that setting.
 
-For each reward (the honest one and the gameable one) the bars show, at the chosen KL weight, the
-mean over the sweep's seeds of: held-out accuracy, mean reward, KL to the reference, the answers'
-length and the loss on the right answers ("coherence": lower is better), with the spread across
-seeds as error bars (the lowest and the highest seed).
+For each reward (the honest one, the gameable one and the learned reward model of E's RLHF part)
+the bars show, at the chosen KL weight, the mean over the sweep's seeds of: held-out accuracy (for
+the reward model, the gold score: the checker it never saw), mean reward (each reward on its own
+scale), KL to the reference, the answers' length and the loss on the right answers ("coherence":
+lower is better), with the spread across seeds as error bars (the lowest and the highest seed).
+A reward the sweep did not run has no bars.
 """
 from __future__ import annotations
 
@@ -14,9 +16,10 @@ from plotly.subplots import make_subplots
 from course_lib.spread import spread
 from course_lib.widgets.fit import FitWidth, figure_widget
 
-MEASURES = (("accuracy", "held-out accuracy"), ("mean_reward", "reward"), ("kl_to_reference", "KL to reference"),
+MEASURES = (("accuracy", "held-out accuracy"), ("mean_reward", "reward (each on its own scale)"), ("kl_to_reference", "KL to reference"),
             ("answer_length", "answer length"), ("answer_loss", "loss on right answers"))
-REWARDS = (("correct", "honest reward", "#2f6fde"), ("gameable", "gameable reward", "#d9822b"))
+REWARDS = (("correct", "honest reward", "#2f6fde"), ("gameable", "gameable reward", "#d9822b"),
+           ("reward model", "learned reward model", "#8250df"))
 
 
 def sweep_summary(sweep: dict) -> dict:
@@ -36,6 +39,7 @@ def sweep_summary(sweep: dict) -> dict:
 class LeashDial(widgets.VBox):
     def __init__(self, sweep: dict, value: float | None = None):
         self.summary = sweep_summary(sweep)
+        self.rewards = [r for r in REWARDS if any(reward == r[0] for reward, _ in self.summary)]
         self.kl_weights = sorted({kl for _, kl in self.summary})
         self.start = {"accuracy": sweep["runs"][0]["start_accuracy"], "answer_loss": sweep["runs"][0]["start_answer_loss"]}
         if value is not None and value not in self.kl_weights:
@@ -47,7 +51,7 @@ class LeashDial(widgets.VBox):
         # Two rows of three panels, the legend in the sixth place: five titles in one row collide.
         base = make_subplots(rows=2, cols=3, subplot_titles=[title for _, title in MEASURES],
                              horizontal_spacing=0.1, vertical_spacing=0.16)
-        for reward, name, color in REWARDS:
+        for reward, name, color in self.rewards:
             for panel, (key, _) in enumerate(MEASURES):
                 base.add_trace(go.Bar(x=[name], y=[0], name=name, marker_color=color, showlegend=panel == 0,
                                       error_y={"type": "data", "symmetric": False, "array": [0], "arrayminus": [0]}),
@@ -65,7 +69,7 @@ class LeashDial(widgets.VBox):
 
     def _fill(self, figure, kl: float) -> None:
         traces = iter(figure.data)
-        for reward, _, _ in REWARDS:
+        for reward, _, _ in self.rewards:
             for key, _ in MEASURES:
                 trace = next(traces)
                 mean, low, high = self.summary.get((reward, kl), {}).get(key, (0.0, 0.0, 0.0))
@@ -82,7 +86,7 @@ class LeashDial(widgets.VBox):
         with self.figure.batch_update():
             self._fill(self.figure, kl)
         parts = []
-        for reward, name, _ in REWARDS:
+        for reward, name, _ in self.rewards:
             if (reward, kl) in self.summary:
                 s = self.summary[reward, kl]
                 parts.append(f"<b>{name}</b>: accuracy {self.start['accuracy']:.2f} → {s['accuracy'][0]:.2f}, "
