@@ -101,6 +101,17 @@ def build_course(root: Path, assignments=(), synthetic=True) -> Path:
 
 
 @pytest.fixture(scope="session")
+def half_right():
+    """(model, curve): notebook E's start model, pre-trained until it answers about half the held-out
+    problems (seconds on a CPU), shared by the GRPO and RLHF tests, which never train it in place."""
+    from course_lib.train import grpo
+
+    model = grpo.arithmetic_model(seed=0)
+    curve = grpo.pretrain_arithmetic(model, 3000, target_accuracy=0.5, seed=0, progress=False)
+    return model, curve
+
+
+@pytest.fixture(scope="session")
 def course_factory(tmp_path_factory):
     """make(name, assignments=(), synthetic=True) -> root of a fresh throwaway course copy.
 

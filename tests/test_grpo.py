@@ -9,14 +9,6 @@ from course_lib.train import grpo, loop
 
 
 @pytest.fixture(scope="module")
-def half_right():
-    """A model pre-trained until it answers about half the held-out problems (seconds on a CPU)."""
-    model = grpo.arithmetic_model(seed=0)
-    curve = grpo.pretrain_arithmetic(model, 3000, target_accuracy=0.5, seed=0, progress=False)
-    return model, curve
-
-
-@pytest.fixture(scope="module")
 def held_out():
     return ar.sample_problems(300, "held_out", seed=1)
 

@@ -1,17 +1,14 @@
 """RLHF against a learned reward model (course_lib.train.rlhf): over-optimisation at a small seeded size."""
 import pytest
-import torch
 
 from course_lib.data import arithmetic
 from course_lib.train import grpo, rlhf
 
 
 @pytest.fixture(scope="module")
-def setting():
-    torch.manual_seed(0)
+def setting(half_right):
     held_out = arithmetic.sample_problems(200, "held_out", seed=1)
-    start = grpo.arithmetic_model(seed=0)
-    grpo.pretrain_arithmetic(start, 3000, target_accuracy=0.5, seed=0, progress=False)
+    start = half_right[0]
     labeler = rlhf.labeler_model(max_steps=2000, progress=False)
     pairs = rlhf.ComparisonSet(rlhf.comparisons(start, rlhf.training_problems(600, seed=0)))
     reward = rlhf.train_learned_reward(labeler, pairs, steps=500, progress=False)
