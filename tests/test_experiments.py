@@ -76,7 +76,7 @@ def test_the_kl_sweep_runs_at_a_toy_size(tmp_path, monkeypatch):
     record = json.loads((tmp_path / "rl_kl.json").read_text())
     assert record["command"] == "python -m course_lib.experiments rl kl --kl 0 1 --seeds 0 --steps 2 --device cpu --workers 1 " \
                                 f"--out-dir {tmp_path}"
-    assert {(r["reward"], r["kl"]) for r in record["runs"]} == {(w, k) for w in rl.REWARDS for k in (0, 1)}
+    assert {(r["reward"], r["kl"]) for r in record["runs"]} == {(w, k) for w in rl.grpo.REWARD_NAMES for k in (0, 1)}
     assert all(r["start_accuracy"] >= 0.4 for r in record["runs"])  # the half-right start model
     assert all(("proxy" in r) == (r["reward"] == "reward model") for r in record["runs"])
     assert 0 <= record["reward_model"]["held_out_pair_accuracy"] <= 1 and record["reward_model"]["comparisons"] > 0

@@ -8,11 +8,12 @@ half the held-out problems (course_lib.train.grpo.pretrain_arithmetic, seed 0), 
 of notebook E. Each run then trains with GRPO (course_lib.train.grpo, the course's reference
 functions) at one KL weight, with the honest reward (exact answer), the gameable one (which also
 pays for length) or a learned reward model (course_lib.train.rlhf, trained once on the checker's
-comparisons of the start model's answers, as notebook E's RLHF part trains it), and records the final held-out greedy accuracy, the mean reward and KL to the
-reference over the last 20 steps, the answers' length, and the loss on the right answers of
-held-out problems ("coherence": does the model still know how to write them?). For the reward
-model, "accuracy" is the gold score (the checker, held out from training) and "proxy" the reward
-model's mean score of the held-out greedy answers.
+comparisons of the start model's answers, as notebook E's RLHF part trains it), and records the
+final held-out greedy accuracy, the mean reward and KL to the reference over the last 20 steps,
+the answers' length, and the loss on the right answers of held-out problems ("coherence": does
+the model still know how to write them?). For the reward model, "accuracy" is the gold score (the
+checker, held out from training) and "proxy" the reward model's mean score of the held-out greedy
+answers.
 
 Writes results/rl_kl.json (or --out-dir), which the notebook loads and says is cached.
 The defaults were sized for a 2-core CPU; on a GPU the same runs take about as long (the model is
@@ -35,7 +36,6 @@ from course_lib.train import grpo, rlhf
 
 HELD_OUT = 400  # held-out problems measured at the end of each run
 LAST = 20  # steps averaged for the final reward and KL
-REWARDS = ("correct", "gameable", "reward model")
 
 
 def start_model(device) -> TinyGPT:
@@ -102,7 +102,7 @@ def main(argv=None) -> None:
     parser.add_argument("--device", help="cpu, mps, cuda or cuda:N (default: the course's choice)")
     parser.add_argument("--kl", type=float, nargs="+", default=[0.0, 0.1, 0.3, 1.0], help="KL weights")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--rewards", nargs="+", choices=REWARDS, default=list(REWARDS))
+    parser.add_argument("--rewards", nargs="+", choices=grpo.REWARD_NAMES, default=list(grpo.REWARD_NAMES))
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--workers", type=int, help="runs at once (default: 2 on a CPU, 1 on a GPU)")

@@ -101,9 +101,14 @@ def greedy_answers(model: TinyGPT, problems: Sequence[Problem]) -> list[str]:
     return [arithmetic.completion_text(ids) for ids, _ in outputs]
 
 
+def share_right(answers: Sequence[str], problems: Sequence[Problem]) -> float:
+    """The share of answers that are exactly the problems' answers."""
+    return sum(a == p.answer for a, p in zip(answers, problems, strict=True)) / len(problems)
+
+
 def accuracy(model: TinyGPT, problems: Sequence[Problem]) -> float:
     """The share of problems the model answers exactly right, greedily."""
-    return sum(a == p.answer for a, p in zip(greedy_answers(model, problems), problems)) / len(problems)
+    return share_right(greedy_answers(model, problems), problems)
 
 
 # --- rollouts -------------------------------------------------------------------------------------
@@ -170,14 +175,14 @@ class GRPOConfig:
     clip: float = 0.2
     updates_per_batch: int = 1  # PPO's epochs: gradient steps on each batch of rollouts
     kl_coef: float = 0.0  # the leash: weight of the KL penalty to the reference
-    reward: str = "correct"  # or "gameable" (pays for length too), or "reward model" (a learned one, passed to the trainer)
+    reward: str = "correct"  # or "gameable" (pays for length too), or "reward model" (a learned one)
     shuffle_rewards: bool = False  # the control: rewards shuffled within the batch, so they carry no signal
     baseline: str = "group"  # or "critic"
     critic_lr: float = 1e-3
 
     def __post_init__(self):
-        if self.reward not in ("correct", "gameable", "reward model"):
-            raise ValueError(f"reward must be 'correct', 'gameable' or 'reward model', got {self.reward!r}")
+        if self.reward not in REWARD_NAMES:
+            raise ValueError(f"reward must be one of {', '.join(map(repr, REWARD_NAMES))}, got {self.reward!r}")
         if self.baseline not in ("group", "critic"):
             raise ValueError(f"baseline must be 'group' or 'critic', got {self.baseline!r}")
         if self.group_size < 2 and self.baseline == "group":
@@ -188,6 +193,7 @@ class GRPOConfig:
 
 
 REWARDS = {"correct": arithmetic.correct_reward, "gameable": arithmetic.gameable_reward}
+REWARD_NAMES = (*REWARDS, "reward model")  # the last: a learned reward, handed to the trainer
 
 
 class GRPOTrainer:
@@ -268,8 +274,7 @@ class GRPOTrainer:
             with torch.no_grad():
                 coherence = float(answer_loss(self.policy, held_out))
             answers = greedy_answers(self.policy, held_out)
-            measured = {"held-out accuracy": sum(a == p.answer for a, p in zip(answers, held_out)) / len(held_out),
-                        "held-out answer loss": coherence}
+            measured = {"held-out accuracy": share_right(answers, held_out), "held-out answer loss": coherence}
             if self.cfg.reward == "reward model":  # the proxy's opinion of the same answers the gold score marks
                 measured["held-out proxy reward"] = float(self.reward_fn.score_all(held_out, answers).mean())
             return measured

@@ -16,8 +16,9 @@ from plotly.subplots import make_subplots
 from course_lib.spread import spread
 from course_lib.widgets.fit import FitWidth, figure_widget
 
-MEASURES = (("accuracy", "held-out accuracy"), ("mean_reward", "reward (each on its own scale)"), ("kl_to_reference", "KL to reference"),
-            ("answer_length", "answer length"), ("answer_loss", "loss on right answers"))
+MEASURES = (("accuracy", "held-out accuracy"), ("mean_reward", "reward (each on its own scale)"),
+            ("kl_to_reference", "KL to reference"), ("answer_length", "answer length"),
+            ("answer_loss", "loss on right answers"))
 REWARDS = (("correct", "honest reward", "#2f6fde"), ("gameable", "gameable reward", "#d9822b"),
            ("reward model", "learned reward model", "#8250df"))
 
