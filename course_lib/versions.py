@@ -11,8 +11,9 @@ import re
 from importlib import metadata
 
 # torch 2.5: scaled_dot_product_attention's enable_gqa (the Llama's fused attention).
-# ipywidgets 7.7 and plotly 5.24: Colab's versions, with which every widget was built and tested.
-MINIMUM = {"torch": (2, 5), "ipywidgets": (7, 7), "plotly": (5, 24)}
+# ipywidgets 7.7, plotly 5.24 and matplotlib 3.10: Colab's versions, with which every widget was
+# built and tested.
+MINIMUM = {"torch": (2, 5), "ipywidgets": (7, 7), "plotly": (5, 24), "matplotlib": (3, 10)}
 
 
 def _release(version: str) -> tuple[int, ...]:

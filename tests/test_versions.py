@@ -13,7 +13,8 @@ def test_this_environment_is_new_enough():
 
 def test_an_old_torch_is_named_with_its_fix(monkeypatch):
     real = metadata.version
-    installed = {"torch": "2.4.1+cu121", "plotly": "5.24.1", "ipywidgets": "7.7.1"}  # Colab's plotly, ipywidgets
+    installed = {"torch": "2.4.1+cu121", "plotly": "5.24.1", "ipywidgets": "7.7.1",  # Colab's
+                 "matplotlib": "3.10.0"}
     monkeypatch.setattr(metadata, "version", lambda name: installed.get(name) or real(name))
     assert versions.too_old() == {"torch": "2.4.1+cu121"}
     with pytest.raises(ImportError) as error:

@@ -18,6 +18,7 @@ class LiveLines:
         from plotly.subplots import make_subplots
 
         from course_lib.widgets.fit import FitWidth, figure_widget
+        from course_lib.widgets.static import VBox
 
         if set(lines.values()) - set(range(len(panels))):
             raise ValueError(f"each line's panel must be an index into {panels}, got {lines}")
@@ -32,7 +33,7 @@ class LiveLines:
                            legend={"orientation": "h", "x": 0, "y": -0.3, "yanchor": "top"})
         base.update_annotations(font_size=13)  # the panels' titles
         self.figure = figure_widget(base)
-        self.view = widgets.VBox([self.figure, FitWidth()])  # what is displayed: the figure at its width
+        self.view = VBox([self.figure, FitWidth()])  # what is displayed: the figure at its width
 
     def update(self, points: dict[str, tuple[list, list]]) -> None:
         """points: name -> (xs, ys) for the lines to redraw; other lines stay as they are."""

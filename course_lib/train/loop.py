@@ -118,7 +118,7 @@ def train_steps(parameters, step_loss: Callable, batches: Iterable, *, steps: in
         from IPython.display import display
 
         redraw()
-        display(plot.view)
+        plot_output = display(plot.view, display_id=True)
     began = time.perf_counter()
     bar = tqdm(total=steps, initial=start if steps else 0, desc=desc, unit="step", disable=not progress)
     try:
@@ -160,6 +160,8 @@ def train_steps(parameters, step_loss: Callable, batches: Iterable, *, steps: in
     if not log.eval_steps or log.eval_steps[-1] != step:
         measure()  # where the run ended, by hand or out of time
         redraw()
+    if plot is not None and plot_output is not None:
+        plot_output.update(plot.view)  # the same live view, and its static picture now of the whole run
     bar.close()
     log.seconds += time.perf_counter() - began
     return log

@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 import torch
 
 from course_lib.widgets.fit import FitWidth, figure_widget
+from course_lib.widgets.static import VBox
 
 REINFORCE, SUPPRESS, NEUTRAL = "#2da44e", "#cf222e", "#8c959f"
 
@@ -32,7 +33,7 @@ def slider_grid(rewards: Sequence[float]) -> tuple[float, float, float]:
     return mean - below * step, mean + above * step, step
 
 
-class AdvantageExplorer(widgets.VBox):
+class AdvantageExplorer(VBox):
     """labels: what each rollout wrote; rewards: what each scored; advantages_fn: grpo_advantages's signature."""
 
     def __init__(self, labels: Sequence[str], rewards: Sequence[float], advantages_fn: Callable,

@@ -13,9 +13,10 @@ import torch
 
 from course_lib.widgets.fit import FitWidth, figure_widget
 from course_lib.widgets.tokens import make_visible
+from course_lib.widgets.static import VBox
 
 
-class AttentionMap(widgets.VBox):
+class AttentionMap(VBox):
     """`attentions`: one (heads, queries, keys) tensor per layer; `labels`: one string per token."""
 
     def __init__(self, attentions: list[torch.Tensor], labels: list[str], layer: int = 0, head: int = 0):

@@ -12,6 +12,7 @@ import anywidget
 import torch
 import traitlets
 
+from course_lib.widgets.static import StaticPicture
 from course_lib.widgets.tokens import LONE_SURROGATE, display_piece, make_visible
 
 # Any short text: the model runs on it once, so the widget learns how many layers and heads it has.
@@ -43,7 +44,7 @@ def quantize(attention: torch.Tensor) -> bytes:
     return (attention.clamp(0, 1) * 255).round().to(torch.uint8).contiguous().numpy().tobytes()
 
 
-class AttentionHover(anywidget.AnyWidget):
+class AttentionHover(StaticPicture, anywidget.AnyWidget):
     """A sentence as token chips; hovering or tapping one shades the earlier tokens by its real attention.
 
     `model` needs `encode(text) -> ids`, `token_label(id) -> str` and `run_with_capture(ids) ->
@@ -171,6 +172,23 @@ class AttentionHover(anywidget.AnyWidget):
         head = self._checked_head(self.head if head is None else head)
         weights = self._attention[layer]
         return weights.mean(dim=0) if head == -1 else weights[head].clone()
+
+    def static_html(self) -> str:
+        """The chips, shaded by what the locked token (else the last) attends to, for a page without
+        the widget's script (see course_lib.widgets.static)."""
+        from html import escape
+
+        if not self.tokens:
+            return f"<div>{escape(self.error or 'no tokens')}</div>"
+        looking = self.locked if self.locked >= 0 else len(self.tokens) - 1
+        row = self.matrix()[looking]
+        chips = "".join(
+            f'<span style="background:rgba(9,105,218,{row[i].item() if i <= looking else 0:.2f});'
+            f'{"outline:2px solid #cf222e;" if i == looking else ""}border-radius:3px;padding:0 3px;margin:1px;'
+            f'display:inline-block;font-family:monospace">{escape(token)}</span>' for i, token in enumerate(self.tokens))
+        head = "the average over heads" if self.head == -1 else f"head {self.head}"
+        return (f"<div>What token {looking} (outlined) attends to, layer {self.layer}, {head}:</div>"
+                f"<div>{chips}</div>")
 
     def attended_by(self, position: int, layer: int | None = None, head: int | None = None,
                     top: int | None = None) -> list[tuple[int, str, float]]:

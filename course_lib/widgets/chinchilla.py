@@ -32,6 +32,7 @@ from course_lib.exercises.pretraining import (
 from course_lib.validation import as_number, is_number
 from course_lib.widgets.fit import FitWidth, figure_widget
 from course_lib.widgets.notice import INFO_COLOUR, WARNING_COLOUR, notice_html
+from course_lib.widgets.static import VBox
 
 MIN_EXPONENT, MAX_EXPONENT = 18, 26  # the budget slider spans 1e18 to 1e26 FLOPs
 DEFAULT_BUDGET = 5.76e23  # Chinchilla's and Gopher's budget, as the paper gives it
@@ -83,7 +84,7 @@ def _checked_budget(budget) -> float:
     return float(budget)
 
 
-class ChinchillaExplorer(widgets.VBox):
+class ChinchillaExplorer(VBox):
     """The U-curve of loss against model size N for a compute budget C, under a log slider for C.
 
     `loss_fn(N, D, constants)` and `optimal_fn(C, constants) -> (N, D)` are the learner's

@@ -9,6 +9,7 @@ import ipywidgets as widgets
 
 from course_lib.cost import H100_BF16_PEAK, PUBLISHED_RUNS, training_cost
 from course_lib.widgets.notice import WARNING_COLOUR, notice_html
+from course_lib.widgets.static import VBox
 
 
 def _count(x: float) -> str:
@@ -18,7 +19,7 @@ def _count(x: float) -> str:
     return f"{x:,.0f}"
 
 
-class CostCalculator(widgets.VBox):
+class CostCalculator(VBox):
     """Pick a published run (or type parameters and tokens), set the chip, its utilisation and a
     price per GPU-hour; the caption shows each step of the sum."""
 

@@ -17,6 +17,7 @@ import torch
 from course_lib.widgets.fit import FitWidth, figure_widget
 from course_lib.widgets.notice import INFO_COLOUR, WARNING_COLOUR, notice_html
 from course_lib.widgets.tokens import make_visible
+from course_lib.widgets.static import VBox
 
 UNGROUPED = "other"
 
@@ -35,7 +36,7 @@ def pca_2d(vectors: torch.Tensor) -> tuple[torch.Tensor, float]:
     return coordinates, (variance[:2].sum().item() / total if total > 0 else 1.0)
 
 
-class EmbeddingMap(widgets.VBox):
+class EmbeddingMap(VBox):
     """A text box (Enter or "Add" adds the word), a status line, and the PCA map of the words so far.
 
     `embeddings` is the (vocabulary, dim) input-embedding table, `encode(word)` gives the word's token

@@ -11,10 +11,16 @@ from __future__ import annotations
 import anywidget
 import plotly.graph_objects as go
 
+from course_lib.widgets.static import StaticPicture
+
+
+class FigureWidget(StaticPicture, go.FigureWidget):
+    """go.FigureWidget with a static picture of itself (course_lib.widgets.static)."""
+
 
 def figure_widget(*args, **kwargs) -> go.FigureWidget:
     """go.FigureWidget(...), made to follow its container's width (show it beside a FitWidth)."""
-    widget = go.FigureWidget(*args, **kwargs)
+    widget = FigureWidget(*args, **kwargs)
     widget._config = {**widget._config, "responsive": True}
     return widget
 

@@ -12,6 +12,7 @@ from course_lib.cost import price_per_million_tokens
 from course_lib.inference import PrecisionRun
 from course_lib.widgets.fit import FitWidth, figure_widget
 from course_lib.widgets.notice import WARNING_COLOUR, notice_html
+from course_lib.widgets.static import VBox
 
 COLOURS = {"float32": "#4c72b0", "bfloat16": "#dd8452", "int8": "#55a868"}
 
@@ -28,7 +29,7 @@ def speed_against(run: PrecisionRun, base: PrecisionRun) -> str:
     return f"{figures}: no clear difference, the runs overlap"
 
 
-class InferenceCost(widgets.VBox):
+class InferenceCost(VBox):
     """The measured runs as three bar charts and a table; a price per hour turns each speed into a
     price per million tokens. The first run is float32, the one the others are compared with."""
 

@@ -15,6 +15,7 @@ from plotly.subplots import make_subplots
 
 from course_lib.spread import spread
 from course_lib.widgets.fit import FitWidth, figure_widget
+from course_lib.widgets.static import VBox
 
 MEASURES = (("accuracy", "held-out accuracy"), ("mean_reward", "reward (each on its own scale)"),
             ("kl_to_reference", "KL to reference"), ("answer_length", "answer length"),
@@ -37,7 +38,7 @@ def sweep_summary(sweep: dict) -> dict:
     return summary
 
 
-class LeashDial(widgets.VBox):
+class LeashDial(VBox):
     def __init__(self, sweep: dict, value: float | None = None):
         self.summary = sweep_summary(sweep)
         self.rewards = [r for r in REWARDS if any(reward == r[0] for reward, _ in self.summary)]

@@ -21,6 +21,7 @@ import torch
 from course_lib.widgets.fit import FitWidth, figure_widget
 from course_lib.widgets.notice import INFO_COLOUR, WARNING_COLOUR, notice_html
 from course_lib.widgets.tokens import display_piece, make_visible
+from course_lib.widgets.static import VBox
 
 # An easy case, a code case and hard ones: facts are near certain, open continuations are spread thin.
 DEFAULT_PROMPTS = [
@@ -54,7 +55,7 @@ def _shown(text: str, limit: int = 40) -> str:
     return _quoted(visible if len(visible) <= limit else visible[: limit - 1] + "…")
 
 
-class NextTokenGame(widgets.VBox):
+class NextTokenGame(VBox):
     """Guess SmolLM2's next token for a prompt; Reveal shows its top `top` tokens and scores the guess.
 
     `smol` is what `course_lib.models.smollm.load_smollm2()` returns; `prompts` the texts to cycle

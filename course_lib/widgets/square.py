@@ -23,6 +23,7 @@ from course_lib.exercises.compute import fit_power_law, power_law_problem
 from course_lib.widgets.fit import FitWidth, figure_widget
 from course_lib.widgets.notice import INFO_COLOUR, WARNING_COLOUR, notice_html
 from course_lib.validation import is_number
+from course_lib.widgets.static import HBox
 
 DEFAULT_N = 64
 # Above this many cells per side a cell is a few pixels wide: the grid is drawn as a filled square.
@@ -89,7 +90,7 @@ def _listed(items: list[str]) -> str:
     return " and ".join(filter(None, [", ".join(items[:-1]), items[-1]]))
 
 
-class SquareExplorer(widgets.HBox):
+class SquareExplorer(HBox):
     """The N×N grid under a slider for N, beside the measured costs against N on log-log axes.
 
     `lengths`: the input lengths N that were measured, increasing. `series`: {name: one cost per

@@ -27,6 +27,7 @@ from course_lib.exercises.lifecycle import (
 )
 from course_lib.widgets.tokens import make_visible
 from course_lib.widgets.fit import FitWidth, figure_widget
+from course_lib.widgets.static import VBox
 
 MIN_TEMPERATURE = 0.05
 MAX_TEMPERATURE = 3.0
@@ -59,7 +60,7 @@ def entropy_bits(probabilities: torch.Tensor) -> float:
     return torch.special.entr(probabilities.double()).sum().item() / math.log(2)
 
 
-class TemperatureExplorer(widgets.VBox):
+class TemperatureExplorer(VBox):
     """A temperature slider over a bar chart of the top_n most likely next tokens.
 
     `logits` is one position's scores over the vocabulary; `token_label(id)` gives a token's text;

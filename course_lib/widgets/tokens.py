@@ -13,6 +13,8 @@ from typing import Callable, Mapping
 import anywidget
 import traitlets
 
+from course_lib.widgets.static import StaticPicture
+
 Tokenizer = Callable[[str], list[tuple[int, bytes]]]
 
 # Characters that would be invisible (or break the layout) inside a chip, and what to show instead.
@@ -84,7 +86,7 @@ def tokenize_row(name: str, tokenizer: Tokenizer, text: str) -> dict:
     return row
 
 
-class TokenizerBox(anywidget.AnyWidget):
+class TokenizerBox(StaticPicture, anywidget.AnyWidget):
     """A text box with one row of coloured token chips per tokenizer, plus character/byte/token counts.
 
     `tokenizers` maps a row name to a callable text -> [(token id, token bytes), ...]. Set `text`
@@ -143,6 +145,20 @@ class TokenizerBox(anywidget.AnyWidget):
             line = f"{row['name']:<{name_width}}  {detail}"
             lines.append(line if len(line) <= max_width else line[: max_width - 1] + "…")
         return "\n".join(lines)
+
+    def static_html(self) -> str:
+        """The rows as chips, for a page without the widget's script (see course_lib.widgets.static)."""
+        from html import escape
+
+        lines = [f"<div><code>{escape(make_visible(self.text))}</code></div>"]
+        for row in self.rows:
+            chips = escape(row["error"]) if row["error"] else "".join(
+                f'<span title="id {t["id"]}" style="background:hsl({(i * 67) % 360},70%,88%);border-radius:3px;'
+                f'padding:0 3px;margin:1px;display:inline-block;font-family:monospace">{escape(t["piece"])}</span>'
+                for i, t in enumerate(row["tokens"]))
+            count = "" if row["error"] else f" ({row['n_tokens']} tokens)"
+            lines.append(f"<div><b>{escape(row['name'])}</b>{count}: {chips}</div>")
+        return "".join(lines)
 
     def __repr__(self) -> str:
         return self.summary()
