@@ -1221,6 +1221,56 @@ def check_pretraining_curve(page, out, tmp_path: Path):
 # ---- the other student notebooks: Run All reaches the end ----
 
 UNTOUCHED_ONLY = ("B_why_transformers_won", "D_post_training", "E_reinforcement_learning")
+# The colours plotly fills E5's bars with, by verdict (course_lib.widgets.advantage).
+VERDICT_FILLS = {"rgb(45, 164, 78)": "reinforce", "rgb(207, 34, 46)": "suppress", "rgb(140, 149, 159)": "no change"}
+BAR_FILLS_JS = "(plot) => Array.from(plot.querySelectorAll('.trace.bars .point path')).map((b) => b.style.fill)"
+
+
+def check_advantage_explorer(page, out, tmp_path: Path):
+    """E5: the caption's counts are the bars' colours; after the GRPO button, each bar's colour is
+    the sign of GRPO's advantage for it, as the caption prints them."""
+    from playwright.sync_api import expect
+
+    plot = out.locator(".js-plotly-plot")
+    expect(plot, "the advantage explorer did not render").to_have_count(1, timeout=RENDER_S * 1000)
+    plot.scroll_into_view_if_needed()
+    caption = out.locator(".widget-html-content").filter(has_text="reinforced").first
+
+    def agree() -> tuple[list[str], str]:
+        text = caption.text_content()
+        counts = re.search(r"(\d+) reinforced, (\d+) suppressed, (\d+) unchanged", text)
+        verdicts = [VERDICT_FILLS.get(fill, fill) for fill in plot.evaluate(BAR_FILLS_JS)]
+        drawn = [verdicts.count(v) for v in ("reinforce", "suppress", "no change")]
+        assert counts and drawn == list(map(int, counts.groups())), f"caption {text!r}, bars {verdicts}"
+        return verdicts, text
+
+    agree()
+    out.get_by_role("button", name="the group's average (GRPO)").click()
+    page.wait_for_timeout(500)
+    verdicts, text = agree()
+    grpo = [float(v) for v in re.search(r"\[([^\]]*)\]", text.split("GRPO")[-1]).group(1).split(",")]
+    expected = ["reinforce" if a > 0.005 else "suppress" if a < -0.005 else "no change" for a in grpo]
+    assert verdicts == expected, f"GRPO says {grpo}, the bars say {verdicts}"
+    page.screenshot(path=str(tmp_path / "advantage_explorer.png"))
+
+
+def check_leash_dial(page, out, tmp_path: Path):
+    """E9's dial: the caption's accuracy for each reward is the height of its bar in the first panel."""
+    from playwright.sync_api import expect
+
+    plot = out.locator(".js-plotly-plot")
+    expect(plot, "the KL-leash dial did not render").to_have_count(1, timeout=RENDER_S * 1000)
+    plot.scroll_into_view_if_needed()
+    text = out.locator(".widget-html-content").filter(has_text="KL weight").first.text_content()
+    drawn = dict(plot.evaluate("(p) => p.data.filter((t) => (t.xaxis || 'x') === 'x').map((t) => [t.name, t.y[0]])"))
+    said = dict(re.findall(r"([a-z ]+reward[a-z ]*): accuracy [\d.]+ → ([\d.]+)", text))
+    assert said and {name.strip(): value for name, value in said.items()} == \
+        {name: f"{value:.2f}" for name, value in drawn.items()}, f"caption {text!r}, bars {drawn}"
+    page.screenshot(path=str(tmp_path / "leash_dial.png"))
+
+
+# Each cell whose widget's caption is checked against what its chart draws, after Run All.
+CAPTIONS_CHECKED = {"E_reinforcement_learning": {"f93897cd": check_advantage_explorer, "aa0df2b5": check_leash_dial}}
 
 
 def test_untouched_student_notebooks_run_to_their_last_cell(lab, chromium_path, tmp_path):
@@ -1231,6 +1281,10 @@ def test_untouched_student_notebooks_run_to_their_last_cell(lab, chromium_path, 
         for name in UNTOUCHED_ONLY:
             started = time.monotonic()
             run_all_untouched(page, lab, name)
+            checked = CAPTIONS_CHECKED.get(name, {})
+            assert sorted(page.evaluate(MARK_CELLS_JS, list(checked))) == sorted(checked)
+            for cell_id, check in checked.items():
+                check(page, page.locator(f'[data-course-cell="{cell_id}"] .jp-OutputArea'), tmp_path)
             last = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell").last
             last.scroll_into_view_if_needed()
             page.screenshot(path=str(tmp_path / f"{name}_end.png"))

@@ -11,6 +11,7 @@ from course_lib.train.constitution import (
     Principle,
     compliance,
     critique_and_revise,
+    critique_and_revise_each,
     show_steps,
 )
 
@@ -26,10 +27,10 @@ class RecordingSmol:
         turns = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages)
         return turns + ("<|im_start|>assistant\n" if add_generation_prompt else "")
 
-    def generate(self, prompt, max_new_tokens=128, temperature=0.0, top_k=None, seed=None, chat=True):
-        self.calls.append({"prompt": prompt, "max_new_tokens": max_new_tokens, "temperature": temperature,
-                           "top_k": top_k, "chat": chat})
-        return self.replies.pop(0)
+    def reply_to_each(self, prompts, max_new_tokens=128, temperature=0.0, seed=None, chat=True):
+        self.calls.append({"prompts": prompts, "max_new_tokens": max_new_tokens, "temperature": temperature,
+                           "chat": chat})
+        return [self.replies.pop(0) for _ in prompts]
 
 
 def step(draft_follows, revision_follows, draft="draft", revision="revision"):
@@ -43,7 +44,7 @@ def test_each_step_sees_the_conversation_so_far():
     smol = RecordingSmol(["DRAFT-TEXT " + "word " * 60, " CRITIQUE-TEXT ", "REVISION-TEXT short."])
     result = critique_and_revise(smol, "Tell me about the moon.", principle, max_new_tokens=17)
 
-    draft_prompt, critique_prompt, revision_prompt = (call["prompt"] for call in smol.calls)
+    (draft_prompt,), (critique_prompt,), (revision_prompt,) = (call["prompts"] for call in smol.calls)
     assert "Tell me about the moon." in draft_prompt and draft_prompt.endswith("<|im_start|>assistant\n")
     assert "DRAFT-TEXT" in critique_prompt
     assert principle.text in critique_prompt and principle.critique_request in critique_prompt
@@ -54,7 +55,7 @@ def test_each_step_sees_the_conversation_so_far():
     assert critique_prompt.index("DRAFT-TEXT") < critique_prompt.index(principle.critique_request)
     assert revision_prompt.index("CRITIQUE-TEXT") < revision_prompt.index(principle.revision_request)
     for call in smol.calls:
-        assert call["temperature"] == 0.0 and call["top_k"] is None  # greedy: the notebook is reproducible
+        assert call["temperature"] == 0.0  # greedy: the notebook is reproducible
         assert call["chat"] is False  # already in the chat format: not to be wrapped a second time
         assert call["max_new_tokens"] == 17
 
@@ -62,6 +63,21 @@ def test_each_step_sees_the_conversation_so_far():
         True, "CRITIQUE-TEXT", "REVISION-TEXT short.")
     assert (result.draft_follows, result.revision_follows) == (False, True)
     assert result.principle == "concise" and result.seconds > 0
+
+
+def test_several_requests_go_through_each_stage_as_one_batch():
+    principle = PRINCIPLES["concise"]
+    smol = RecordingSmol(["short one.", "long " * 60, "critique one", "critique two", "revised one.", "revised two."])
+    first, second = critique_and_revise_each(smol, ["Tell me about the moon.", "What is the internet?"], principle,
+                                             progress=False)
+    assert [len(call["prompts"]) for call in smol.calls] == [2, 2, 2]  # three generations, not six
+    draft_prompts, critique_prompts, _ = (call["prompts"] for call in smol.calls)
+    assert "moon" in draft_prompts[0] and "internet" in draft_prompts[1]
+    assert "short one." in critique_prompts[0] and "long long" in critique_prompts[1]  # each its own draft
+    assert (first.revision, second.revision) == ("revised one.", "revised two.")
+    assert (first.draft_follows, second.draft_follows) == (True, False)
+    with pytest.raises(ValueError, match="a list of requests"):
+        critique_and_revise_each(smol, "Tell me about the moon.", principle)
 
 
 def test_a_principle_without_check_gives_no_verdict():

@@ -176,6 +176,31 @@ def test_batched_sampling_is_each_rows_own_generation():
         model.sample(prompt, 0, 4)
 
 
+def test_prompts_of_different_lengths_are_answered_together_as_each_alone():
+    model = tiny_llama()
+    prompts = [[3, 14, 15, 9, 2], [7], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], [7]]
+    # Left-padded into one batch, each row's logits are those of the prompt run alone.
+    longest = max(map(len, prompts))
+    pad = torch.tensor([longest - len(p) for p in prompts])
+    batch = model(torch.tensor([[0] * (longest - len(p)) + p for p in prompts]), pad=pad)
+    for row, prompt in enumerate(prompts):
+        alone = model(torch.tensor([prompt]))[0]
+        torch.testing.assert_close(batch[row, longest - len(prompt):], alone, atol=1e-5, rtol=1e-5)
+    # Greedy replies made together are the replies made alone, rows leaving the batch at eos included.
+    alone = [model.generate(p, 12) for p in prompts]
+    assert model.sample_each(prompts, 12, temperature=0.0) == alone
+    eos = alone[2][4]
+    assert model.sample_each(prompts, 12, temperature=0.0, eos_id=eos) == \
+        [reply[:reply.index(eos) + 1] if eos in reply else reply for reply in alone]
+    with pytest.raises(ValueError, match="prompt is empty"):
+        model.sample_each([[1, 2], []], 4)
+
+
+def test_smollm2_replies_to_several_prompts_at_once(smol):
+    prompts = ["What is the capital of France?", "Name three colours of the rainbow, and say which comes first."]
+    assert smol.reply_to_each(prompts, 16) == [smol.generate(prompt, 16) for prompt in prompts]
+
+
 def test_smollm2_samples_several_replies_at_once(smol):
     question = "What is 17 x 24? Give the number."
     assert smol.sample(question, 2, 12, temperature=0.0) == [smol.generate(question, 12)] * 2

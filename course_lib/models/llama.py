@@ -113,7 +113,9 @@ class Attention(nn.Module):
         # Another implementation of attention(q, k, v, mask) to run instead (see Llama.using_attention).
         self.attention_fn = None
 
-    def forward(self, x, cos, sin, layer, cache, capture):
+    def forward(self, x, cos, sin, layer, cache, capture, mask=None):
+        """mask: (batch, 1, time, keys), True = allowed, for a left-padded batch (see padded_causal_mask);
+        None: plain causal attention."""
         batch, time, _ = x.shape
         q, k, v = self.qkv_proj(x).split(self.qkv_sizes, dim=-1)
         q = q.view(batch, time, self.n_heads, self.head_dim).transpose(1, 2)
@@ -126,14 +128,15 @@ class Attention(nn.Module):
         past = k.shape[2] - time
         if capture is None and self.attention_fn is None:
             # The fused kernel: same maths as below without materialising the time x time matrix.
-            out = F.scaled_dot_product_attention(
-                q, k, v, is_causal=past == 0 and time > 1, enable_gqa=True,
-                attn_mask=None if past == 0 or time == 1 else causal_mask(time, k.shape[2], x.device),
-            )
+            if mask is None and past > 0 and time > 1:
+                mask = causal_mask(time, k.shape[2], x.device)
+            out = F.scaled_dot_product_attention(q, k, v, is_causal=mask is None and past == 0 and time > 1,
+                                                 enable_gqa=True, attn_mask=mask)
         else:
             groups = self.n_heads // self.n_kv_heads
             k_full, v_full = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
-            mask = causal_mask(time, k.shape[2], x.device)
+            if mask is None:
+                mask = causal_mask(time, k.shape[2], x.device)
             if self.attention_fn is not None:
                 out = self.attention_fn(q, k_full, v_full, mask)
             else:
@@ -148,6 +151,16 @@ def causal_mask(n_queries: int, n_keys: int, device=None) -> torch.Tensor:
     """Boolean (n_queries, n_keys), True where attention is allowed; queries are the last positions."""
     offset = n_keys - n_queries
     return torch.ones(n_queries, n_keys, dtype=torch.bool, device=device).tril(diagonal=offset)
+
+
+def padded_causal_mask(pad: torch.Tensor, n_queries: int, n_keys: int) -> torch.Tensor:
+    """Boolean (batch, 1, n_queries, n_keys) for rows left-padded by pad[row] tokens: causal, and no
+    query sees a padding key. A padding query sees itself only, so that no row of weights is empty
+    (an empty row would be 0/0, and its NaN would reach the real tokens through the values)."""
+    keys = torch.arange(n_keys, device=pad.device)
+    queries = keys[n_keys - n_queries:]
+    real = keys[None, None, :] >= pad[:, None, None]
+    return ((causal_mask(n_queries, n_keys, pad.device) & real) | (keys[None, :] == queries[:, None]))[:, None]
 
 
 class FeedForward(nn.Module):
@@ -171,8 +184,8 @@ class Block(nn.Module):
         self.ffn_norm = RMSNorm(cfg.dim, cfg.norm_eps)
         self.ffn = FeedForward(cfg)
 
-    def forward(self, x, cos, sin, layer, cache, capture):
-        x = x + self.attn(self.attn_norm(x), cos, sin, layer, cache, capture)
+    def forward(self, x, cos, sin, layer, cache, capture, mask=None):
+        x = x + self.attn(self.attn_norm(x), cos, sin, layer, cache, capture, mask)
         return x + self.ffn(self.ffn_norm(x))
 
 
@@ -216,21 +229,30 @@ class Llama(nn.Module):
     def device(self) -> torch.device:
         return self.rope_cos.device
 
-    def forward(self, ids: torch.Tensor, cache: KVCache | None = None, capture: Capture | None = None):
+    def forward(self, ids: torch.Tensor, cache: KVCache | None = None, capture: Capture | None = None,
+                pad: torch.Tensor | None = None):
         """Logits (batch, time, vocab) for the token after each position of `ids` (batch, time).
 
         With a cache, `ids` are the new tokens only; their positions continue after the cached ones.
+        pad: for rows of different lengths left-padded to one, each row's number of padding tokens
+        (batch,): they are masked out, and a row's positions count from its first real token.
         """
         start = cache.length if cache is not None else 0
         end = start + ids.shape[1]
         if end > self.cfg.max_seq_len:
             raise ValueError(f"sequence of {end} tokens exceeds the context of {self.cfg.max_seq_len}")
-        cos, sin = self.rope_cos[start:end], self.rope_sin[start:end]
+        mask = None
+        if pad is None:
+            cos, sin = self.rope_cos[start:end], self.rope_sin[start:end]
+        else:  # each row's own positions: (batch, 1, time, head_dim / 2), broadcast over the heads
+            positions = (torch.arange(start, end, device=ids.device)[None] - pad[:, None]).clamp(min=0)
+            cos, sin = self.rope_cos[positions][:, None], self.rope_sin[positions][:, None]
+            mask = padded_causal_mask(pad, ids.shape[1], end)
         x = self.embed(ids)
         if capture is not None:
             capture.hidden_states.append(x)
         for layer, block in enumerate(self.blocks):
-            x = block(x, cos, sin, layer, cache, capture)
+            x = block(x, cos, sin, layer, cache, capture, mask)
             if capture is not None:
                 capture.hidden_states.append(x)
         return self.embed.unembed(self.norm(x))
@@ -282,42 +304,52 @@ class Llama(nn.Module):
         """All the new token ids of `stream` at once."""
         return list(self.stream(prompt_ids, max_new_tokens, **kwargs))
 
+    def sample(self, prompt_ids: list[int], n: int, max_new_tokens: int, **kwargs) -> list[list[int]]:
+        """n continuations of one prompt, made together: sample_each on n copies of it."""
+        if n < 1:
+            raise ValueError(f"n must be at least 1, got {n}")
+        return self.sample_each([prompt_ids] * n, max_new_tokens, **kwargs)
+
     @torch.inference_mode()
-    def sample(
+    def sample_each(
         self,
-        prompt_ids: list[int],
-        n: int,
+        prompts: list[list[int]],
         max_new_tokens: int,
         temperature: float = 1.0,
         top_k: int | None = None,
         eos_id: int | None = None,
         generator: torch.Generator | None = None,
     ) -> list[list[int]]:
-        """n continuations of one prompt, made together: the prompt's n copies go through the model as
-        one batch, then each step's n new tokens do. On a CPU a step costs about what one sequence's
-        step costs (the weights stream from memory once for all n), so n answers take little more
-        time than one. A row stops at eos_id (kept as its last token) and leaves the batch; the loop
-        stops when every row has, or at max_new_tokens."""
-        if not prompt_ids:
-            raise ValueError("the prompt is empty: give at least one token id")
-        if n < 1:
-            raise ValueError(f"n must be at least 1, got {n}")
+        """One continuation of each prompt, all made together: the prompts go through the model as one
+        batch (left-padded to the longest, the padding masked out), then each step's new tokens do.
+        The weights stream from memory once per step for the whole batch, so a step of several rows
+        costs far less than that many steps of one (bench/batched_replies.py measures it). A row
+        stops at eos_id (kept as its last token) and leaves the batch; the loop stops when every row
+        has, or at max_new_tokens. temperature 0 is greedy: each row then gets exactly the reply its
+        prompt gets alone (tests/test_smollm.py)."""
+        if not prompts or not all(prompts):
+            raise ValueError("a prompt is empty: give each at least one token id")
+        longest = max(map(len, prompts))
+        pad = torch.tensor([longest - len(p) for p in prompts], device=self.device)
+        ids = torch.tensor([[0] * (longest - len(p)) + list(p) for p in prompts], device=self.device)
+        pad = pad if pad.any() else None  # prompts of one length: the plain causal path
         cache = KVCache()
-        ids = torch.tensor([list(prompt_ids)] * n, device=self.device)
-        replies: list[list[int]] = [[] for _ in range(n)]
-        growing = list(range(n))  # the reply each row of the batch belongs to
+        replies: list[list[int]] = [[] for _ in prompts]
+        growing = list(range(len(prompts)))  # the reply each row of the batch belongs to
         for _ in range(max_new_tokens):
             if cache.length + ids.shape[1] > self.cfg.max_seq_len:
                 break
-            tokens = pick_tokens(self(ids, cache=cache)[:, -1], temperature, top_k, generator)
+            tokens = pick_tokens(self(ids, cache=cache, pad=pad)[:, -1], temperature, top_k, generator)
             for reply, token in zip(growing, tokens.tolist()):
                 replies[reply].append(token)
             still = [row for row, reply in enumerate(growing) if replies[reply][-1] != eos_id]
             if not still:
                 break
             if len(still) < len(growing):  # finished rows leave the batch, and their cache with them
-                cache.keep_rows(torch.tensor(still, device=self.device))
+                rows = torch.tensor(still, device=self.device)
+                cache.keep_rows(rows)
                 tokens, growing = tokens[still], [growing[row] for row in still]
+                pad = pad[rows] if pad is not None else None
             ids = tokens[:, None].to(self.device)
         return replies
 

@@ -340,11 +340,21 @@ class SmolLM:
 
     def sample(self, prompt: str | list[int], n: int, max_new_tokens: int = 128, temperature: float = 0.8,
                top_k: int | None = None, seed: int | None = None, chat: bool = True) -> list[str]:
-        """n replies to one prompt, sampled together as one batch (Llama.sample): several attempts at
-        one question for little more than the time of one. Each stops at end-of-turn."""
+        """n replies to one prompt, sampled together as one batch (Llama.sample): on a 2-core CPU, 24
+        attempts at one question in a quarter of the time of 24 calls (bench/batched_replies.py).
+        Each stops at end-of-turn."""
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
         replies = self.model.sample(self._prompt_ids(prompt, chat), n, max_new_tokens, temperature=temperature,
                                     top_k=top_k, eos_id=self.end_of_turn_id, generator=generator)
+        return [self.decode([t for t in reply if t != self.end_of_turn_id]) for reply in replies]
+
+    def reply_to_each(self, prompts: list[str | list[int]], max_new_tokens: int = 128, temperature: float = 0.0,
+                      seed: int | None = None, chat: bool = True) -> list[str]:
+        """One reply to each prompt, made together as one batch (Llama.sample_each): greedy by
+        default, each the reply `generate` gives that prompt alone. Each stops at end-of-turn."""
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        replies = self.model.sample_each([self._prompt_ids(p, chat) for p in prompts], max_new_tokens,
+                                         temperature=temperature, eos_id=self.end_of_turn_id, generator=generator)
         return [self.decode([t for t in reply if t != self.end_of_turn_id]) for reply in replies]
 
     @cached_property

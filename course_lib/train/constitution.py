@@ -6,9 +6,9 @@ model answers a request, is shown one principle and asked to critique its own an
 asked to rewrite the answer in the light of that critique; the revised answers become the data for
 supervised fine-tuning. In its second stage the model compares pairs of answers against the principles,
 and these AI preference labels take the place of human ones to train the reward model for RL
-("RL from AI feedback", RLAIF). Here we run the first stage's critique-and-revise loop on one request at
-a time, and measure, where a principle can be checked by a rule, whether the revision follows it more
-often than the draft did.
+("RL from AI feedback", RLAIF). Here we run the first stage's critique-and-revise loop over a few
+requests at once (one batch per stage), and measure, where a principle can be checked by a rule,
+whether the revision follows it more often than the draft did.
 """
 from __future__ import annotations
 
@@ -86,14 +86,15 @@ class ConstitutionalStep:
     principle: str
     draft_follows: bool | None  # principle.check on the draft; None when the principle has no check
     revision_follows: bool | None
-    seconds: float
+    seconds: float  # this request's share of the batch's generation time
 
 
-def reply(smol, messages: list[dict], max_new_tokens: int) -> str:
-    """The model's next assistant turn after `messages`, greedy so that every run writes the same text."""
-    prompt = smol.apply_chat_template(messages, add_generation_prompt=True)
-    # chat=False: the prompt is already the whole conversation in the chat format.
-    return smol.generate(prompt, max_new_tokens, temperature=0.0, chat=False).strip()
+def replies(smol, conversations: list[list[dict]], max_new_tokens: int) -> list[str]:
+    """The model's next assistant turn after each conversation, all in one batch, greedy so that
+    every run writes the same text (each the reply it would give that conversation alone)."""
+    prompts = [smol.apply_chat_template(messages, add_generation_prompt=True) for messages in conversations]
+    # chat=False: each prompt is already the whole conversation in the chat format.
+    return [text.strip() for text in smol.reply_to_each(prompts, max_new_tokens, temperature=0.0, chat=False)]
 
 
 def critique_and_revise(smol, request: str, principle: Principle, max_new_tokens: int = 96) -> ConstitutionalStep:
@@ -102,29 +103,41 @@ def critique_and_revise(smol, request: str, principle: Principle, max_new_tokens
     Each step sees the whole conversation so far, as in Bai et al.: the critique is asked for right
     after the draft, and the revision right after the critique.
     """
-    if not isinstance(request, str) or not request.strip():
-        raise ValueError("the request is empty: give the question the model should answer")
+    return critique_and_revise_each(smol, [request], principle, max_new_tokens, progress=False)[0]
+
+
+def critique_and_revise_each(smol, requests: list[str], principle: Principle, max_new_tokens: int = 96,
+                             progress: bool = True) -> list[ConstitutionalStep]:
+    """critique_and_revise for several requests at once: each of the three generations is one batch
+    over all the requests, for about the time of one request on a CPU."""
+    from tqdm.auto import tqdm
+
+    if isinstance(requests, str):
+        raise ValueError("give a list of requests (critique_and_revise takes one)")
+    requests = list(requests)
+    if not requests or not all(isinstance(r, str) and r.strip() for r in requests):
+        raise ValueError("a request is empty: give each question the model should answer")
     if not isinstance(principle, Principle):
         known = ", ".join(PRINCIPLES)
         raise ValueError(f"expected a Principle (e.g. PRINCIPLES[name], name one of {known}), got {principle!r}")
     if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be a whole number of at least 1, got {max_new_tokens!r}")
     started = time.perf_counter()
-    conversation = [{"role": "user", "content": request}]
-    draft = reply(smol, conversation, max_new_tokens)
-    conversation += [{"role": "assistant", "content": draft},
-                     {"role": "user", "content": f"{principle.text}\n{principle.critique_request}"}]
-    critique = reply(smol, conversation, max_new_tokens)
-    conversation += [{"role": "assistant", "content": critique},
-                     {"role": "user", "content": principle.revision_request}]
-    revision = reply(smol, conversation, max_new_tokens)
+    conversations = [[{"role": "user", "content": request}] for request in requests]
+    texts = []
+    stages = [None, f"{principle.text}\n{principle.critique_request}", principle.revision_request]
+    for asked in tqdm(stages, desc=f"draft, critique, revise ({len(requests)} at once)", unit="stage",
+                      disable=not progress):
+        if asked is not None:  # the model's last turn, then the next request, in every conversation
+            for conversation, text in zip(conversations, texts[-1]):
+                conversation += [{"role": "assistant", "content": text}, {"role": "user", "content": asked}]
+        texts.append(replies(smol, conversations, max_new_tokens))
+    seconds = (time.perf_counter() - started) / len(requests)
     check = principle.check
-    return ConstitutionalStep(
-        request=request, draft=draft, critique=critique, revision=revision, principle=principle.name,
-        draft_follows=check(draft) if check else None,
-        revision_follows=check(revision) if check else None,
-        seconds=time.perf_counter() - started,
-    )
+    return [ConstitutionalStep(request=request, draft=draft, critique=critique, revision=revision,
+                               principle=principle.name, draft_follows=check(draft) if check else None,
+                               revision_follows=check(revision) if check else None, seconds=seconds)
+            for request, draft, critique, revision in zip(requests, *texts)]
 
 
 def compliance(steps: list[ConstitutionalStep]) -> dict:

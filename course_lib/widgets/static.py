@@ -157,6 +157,8 @@ def redraw(fig):
             for axis, set_label, set_scale, set_lim in ((x_axis, ax.set_xlabel, ax.set_xscale, ax.set_xlim),
                                                         (y_axis, ax.set_ylabel, ax.set_yscale, ax.set_ylim)):
                 set_label(plain(axis.title.text), fontsize=9)
+                if axis.showticklabels is False:
+                    ax.tick_params(axis="x" if axis is x_axis else "y", labelbottom=False, labelleft=False)
                 log = axis.type == "log"
                 if log:
                     set_scale("log")
@@ -219,13 +221,20 @@ def redraw(fig):
                                                      else -note.ay), textcoords="offset pixels", arrowprops=arrow, **align)
     if layout.title.text:
         out.text(0.5, 1 - 12 / height, plain(layout.title.text), ha="center", va="top", fontsize=11)
-    if legend:  # plotly's places: beside the panels, or (horizontal) under them, below their labels
-        renderer = out.canvas.get_renderer()
-        lowest = min(ax.get_tightbbox(renderer).y0 for ax in panels.values()) / (height / DPI * out.dpi)
-        below = layout.legend.orientation == "h"
-        out.legend(list(legend.values()), list(legend), fontsize=8, frameon=False, loc="upper left",
-                   bbox_to_anchor=(left, lowest - 0.01) if below else (right + 0.01, top),
-                   ncol=min(len(legend), 4) if below else 1)
+    if legend:
+        place = layout.legend
+        if place.orientation == "h":  # under the panels, below their labels
+            renderer = out.canvas.get_renderer()
+            lowest = min(ax.get_tightbbox(renderer).y0 for ax in panels.values()) / (height / DPI * out.dpi)
+            where = {"loc": "upper left", "bbox_to_anchor": (left, lowest - 0.01), "ncol": min(len(legend), 4)}
+        elif place.x is not None and place.y is not None:  # where the layout puts it
+            vertical = {"top": "upper", "bottom": "lower"}.get(place.yanchor, "center" if place.yanchor == "middle" else "upper")
+            horizontal = {"center": "center", "right": "right"}.get(place.xanchor, "left")
+            loc = "center" if (vertical, horizontal) == ("center", "center") else f"{vertical} {horizontal}"
+            where = {"loc": loc, "bbox_to_anchor": paper(place.x, place.y)}
+        else:  # plotly's default: beside the panels, at the top
+            where = {"loc": "upper left", "bbox_to_anchor": (right + 0.01, top)}
+        out.legend(list(legend.values()), list(legend), fontsize=8, frameon=False, **where)
     return out
 
 
