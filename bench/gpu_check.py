@@ -8,7 +8,9 @@ CPU on the same machine:
   gives the same text as on the CPU; captured attention is causal and normalised;
 - bfloat16 on the GPU keeps the CPU's top next token;
 - a learner's attention (explicit softmax) inside the model and the notebook's tiny training step run there;
-- timings: load, generation tokens/s (float32 and bfloat16), one 64-token forward pass with capture.
+- the static KV cache with CUDA graphs (Llama.generate_static) gives the eager tokens;
+- timings: load, generation tokens/s (float32 and bfloat16, eager and static), one 64-token forward
+  pass with capture.
 It prints one line per check (PASS or FAIL) and exits 1 if any failed.
 """
 from __future__ import annotations
@@ -41,15 +43,17 @@ def synchronize(device: torch.device) -> None:
         torch.mps.synchronize()
 
 
-def tokens_per_second(smol, ids, n_new: int, repeats: int = 3) -> float:
+def tokens_per_second(smol, ids, n_new: int, repeats: int = 3, static: bool = False) -> float:
     """Median generation speed after one full warm-up run: the first GPU runs pick and tune their
-    kernels (bfloat16 ran 3 to 7 times slower in its first 64 tokens on an H200)."""
-    smol.model.generate(ids, n_new)
+    kernels (bfloat16 ran 3 to 7 times slower in its first 64 tokens on an H200). static: the
+    static KV cache, with a CUDA graph per decoding step on a CUDA GPU (its capture is timed too)."""
+    generate = smol.model.generate_static if static else smol.model.generate
+    generate(ids, n_new)
     speeds = []
     for _ in range(repeats):
         synchronize(smol.device)
         started = time.perf_counter()
-        new = smol.model.generate(ids, n_new)
+        new = generate(ids, n_new)
         synchronize(smol.device)
         speeds.append(len(new) / (time.perf_counter() - started))
     return statistics.median(speeds)
@@ -80,6 +84,9 @@ def main() -> int:
     cpu_text = cpu.generate(PROMPT, max_new_tokens=32)
     gpu_text = gpu.generate(PROMPT, max_new_tokens=32)
     check("greedy generation (KV cache) gives the CPU's text", cpu_text == gpu_text, repr(gpu_text[:60]))
+    graphed = gpu.model.generate_static(ids, 32)
+    check("static cache + CUDA graphs give the eager tokens", graphed == gpu.model.generate(ids, 32),
+          repr(gpu.decode(graphed)[:60]))
 
     started = time.perf_counter()
     long_ids = (ids * 4)[:64]
@@ -117,8 +124,14 @@ def main() -> int:
 
     prompt_ids = long_ids
     print(f"\ngeneration, {args.new_tokens} new tokens after a 64-token prompt, KV cache, greedy, median of 3:")
+    eager = {}
     for label, smol in (("cpu float32", cpu), (f"{device.type} float32", gpu), (f"{device.type} bfloat16", bf16)):
-        print(f"  {label:16} {tokens_per_second(smol, prompt_ids, args.new_tokens):7.1f} tokens/s", flush=True)
+        eager[label] = tokens_per_second(smol, prompt_ids, args.new_tokens)
+        print(f"  {label:16} {eager[label]:7.1f} tokens/s", flush=True)
+    for label, smol in ((f"{device.type} float32", gpu), (f"{device.type} bfloat16", bf16)):
+        graphed = tokens_per_second(smol, prompt_ids, args.new_tokens, static=True)
+        print(f"  {label + ', static':16} {graphed:7.1f} tokens/s: {graphed / eager[label]:.2f}x eager "
+              f"(the issue's target: 5x)", flush=True)
     if device.type == "cuda":
         print(f"peak GPU memory: {torch.cuda.max_memory_allocated(device) / 2**20:.0f} MiB")
     print(f"\n{len(failures)} failed" if failures else "\nall checks passed")

@@ -196,6 +196,20 @@ def test_prompts_of_different_lengths_are_answered_together_as_each_alone():
         model.sample_each([[1, 2], []], 4)
 
 
+def test_the_static_cache_path_is_the_eager_one_token_for_token(smol):
+    """On a GPU generate_static replays CUDA graphs; the path they capture runs here, step by step."""
+    model = tiny_llama()
+    for prompt in ([3, 14, 15, 9, 2], [7]):
+        assert model.generate_static(prompt, 20) == model.generate(prompt, 20)
+        sampled = [model.generate_static(prompt, 20, temperature=1.0, generator=torch.Generator().manual_seed(4)),
+                   model.generate(prompt, 20, temperature=1.0, generator=torch.Generator().manual_seed(4))]
+        assert sampled[0] == sampled[1]
+    assert model.generate_static([1] * 60, 10) == model.generate([1] * 60, 10)  # stops at the context's end
+    ids = smol.encode(smol.apply_chat_template([{"role": "user", "content": "What is the capital of France?"}]))
+    assert smol.model.generate_static(ids, 24, eos_id=smol.end_of_turn_id) == \
+        smol.model.generate(ids, 24, eos_id=smol.end_of_turn_id)
+
+
 def test_smollm2_replies_to_several_prompts_at_once(smol):
     prompts = ["What is the capital of France?", "Name three colours of the rainbow, and say which comes first."]
     assert smol.reply_to_each(prompts, 16) == [smol.generate(prompt, 16) for prompt in prompts]
@@ -241,12 +255,16 @@ def test_corrupt_or_partial_cache_is_rebuilt(tmp_path, monkeypatch, smol):
     assert not first.from_cache
     good = cached.read_bytes()
 
-    for damaged in (good[: len(good) // 2], b"not a safetensors file", good[:8] + b"\xff" * 64 + good[72:]):
+    gguf_hash = smollm.file_sha256(smollm.gguf_path())
+    truncated, garbage, bad_header = good[: len(good) // 2], b"not a safetensors file", good[:8] + b"\xff" * 64 + good[72:]
+    for damaged in (truncated, garbage, bad_header):  # each kind of damage is refused...
         cached.write_bytes(damaged)
-        monkeypatch.setattr(smollm, "_LOADED", {})
-        again = load_smollm2(device="cpu", progress=False)
-        assert not again.from_cache, "a damaged cache was used"
-        assert cached.read_bytes() == good
+        assert smollm.load_cached_weights(cached, gguf_hash) is None, "a damaged cache was read"
+    cached.write_bytes(truncated)  # ...and a refused cache is rebuilt (one rebuild: each takes seconds)
+    monkeypatch.setattr(smollm, "_LOADED", {})
+    again = load_smollm2(device="cpu", progress=False)
+    assert not again.from_cache, "a damaged cache was used"
+    assert cached.read_bytes() == good
     monkeypatch.setattr(smollm, "_LOADED", {})
     warm = load_smollm2(device="cpu", progress=False)
     assert warm.from_cache

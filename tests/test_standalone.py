@@ -1,8 +1,9 @@
 """The course as Colab gets it: each solution notebook alone in an empty folder, in a fresh
-environment holding Colab's own libraries (ipywidgets 7.7.1, plotly 5.24.1, matplotlib 3.10.0) and a stand-in
-`google.colab`, so the notebook's own setup cell installs the course non-editable from its
-repository (here a local copy of this tree, by git's insteadOf) and the model. nbmake executes it:
-no cell may raise, and every stored result must be displayed."""
+environment holding Colab's own libraries (ipywidgets 7.7.1, plotly 5.24.1, matplotlib 3.10.0)
+and a stand-in `google.colab`, so the notebook's own setup cell installs the course non-editable
+from its repository (here a committed copy of this tree, by git's insteadOf) and the model. nbmake
+executes it: no cell may raise, every stored result is displayed, every widget carries its picture.
+The in-tree runs of the notebooks are the grading round trip's and the browser's."""
 from __future__ import annotations
 
 import json
@@ -35,7 +36,9 @@ output = types.SimpleNamespace(enable_custom_widget_manager=lambda: None)
 
 
 def pip_install(python: Path, *args: str) -> None:
-    done = subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *args],
+    # --no-compile: no bytecode for all of torch up front (a kernel compiles what it imports)
+    done = subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-compile",
+                           *args],
                           capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout + done.stderr
 

@@ -5,7 +5,8 @@
               -> RMSNorm -> unembedding (tied to the embedding) -> logits
 
 Two extras make it a teaching model as well as a fast one:
-- a KV cache, so generating token t+1 only runs the new token through the stack;
+- a KV cache, so generating token t+1 only runs the new token through the stack (and a static one,
+  for CUDA graphs on a GPU);
 - optional capture of every layer's attention weights and hidden states, for the widgets.
 """
 from __future__ import annotations
@@ -97,6 +98,25 @@ class KVCache:
         """Keep only these rows of the batch (the sequences still being generated)."""
         self.keys = [k[rows] for k in self.keys]
         self.values = [v[rows] for v in self.values]
+
+
+class StaticKVCache:
+    """Keys and values in buffers made once, for `max_len` positions: every decoding step has the
+    same shapes and writes in place, and the position is a tensor too. That is what a CUDA graph
+    needs (it replays the same kernels on the same memory), and a plain step runs it as well."""
+
+    def __init__(self, cfg: LlamaConfig, batch: int, max_len: int, device, dtype):
+        shape = (batch, cfg.n_kv_heads, max_len, cfg.head_dim)
+        self.keys = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(cfg.n_layers)]
+        self.values = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(cfg.n_layers)]
+        self.position = torch.zeros((), dtype=torch.long, device=device)  # where the next token goes
+        self.max_len = max_len
+
+    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        where = self.position + torch.arange(k.shape[2], device=k.device)
+        self.keys[layer].index_copy_(2, where, k)
+        self.values[layer].index_copy_(2, where, v)
+        return self.keys[layer], self.values[layer]  # all max_len positions: the mask hides the unwritten
 
 
 class Attention(nn.Module):
@@ -237,6 +257,8 @@ class Llama(nn.Module):
         pad: for rows of different lengths left-padded to one, each row's number of padding tokens
         (batch,): they are masked out, and a row's positions count from its first real token.
         """
+        if isinstance(cache, StaticKVCache):
+            return self._forward_static(ids, cache)
         start = cache.length if cache is not None else 0
         end = start + ids.shape[1]
         if end > self.cfg.max_seq_len:
@@ -255,6 +277,19 @@ class Llama(nn.Module):
             x = block(x, cos, sin, layer, cache, capture, mask)
             if capture is not None:
                 capture.hidden_states.append(x)
+        return self.embed.unembed(self.norm(x))
+
+    def _forward_static(self, ids: torch.Tensor, cache: StaticKVCache) -> torch.Tensor:
+        """forward with a StaticKVCache: positions and the mask come from cache.position, a tensor,
+        so that nothing here reads a number back to Python (a CUDA graph could not replay it)."""
+        positions = cache.position + torch.arange(ids.shape[1], device=ids.device)
+        cos, sin = self.rope_cos[positions], self.rope_sin[positions]
+        keys = torch.arange(cache.max_len, device=ids.device)
+        mask = (keys[None, :] <= positions[:, None])[None, None]  # written keys, up to each query
+        x = self.embed(ids)
+        for layer, block in enumerate(self.blocks):
+            x = block(x, cos, sin, layer, cache, None, mask)
+        cache.position += ids.shape[1]
         return self.embed.unembed(self.norm(x))
 
     @contextmanager
@@ -304,6 +339,35 @@ class Llama(nn.Module):
         """All the new token ids of `stream` at once."""
         return list(self.stream(prompt_ids, max_new_tokens, **kwargs))
 
+    @torch.inference_mode()
+    def generate_static(self, prompt_ids: list[int], max_new_tokens: int, temperature: float = 0.0,
+                        top_k: int | None = None, eos_id: int | None = None,
+                        generator: torch.Generator | None = None) -> list[int]:
+        """generate's tokens (the same ones: tests/test_smollm.py), with a StaticKVCache. On a CUDA
+        GPU each decoding step is then one CUDA graph replay: the step's few hundred kernels start
+        together, not one Python call each, so the GPU, not Python, sets the pace (bench/gpu_check.py)."""
+        if not prompt_ids:
+            raise ValueError("the prompt is empty: give at least one token id")
+        room = min(len(prompt_ids) + max_new_tokens, self.cfg.max_seq_len)
+        cache = StaticKVCache(self.cfg, 1, room, self.device, self.norm.weight.dtype)  # the activations
+        logits = self(torch.tensor([list(prompt_ids)], device=self.device), cache=cache)[0, -1]
+        token_in = torch.zeros((1, 1), dtype=torch.long, device=self.device)
+
+        def step() -> torch.Tensor:
+            return self(token_in, cache=cache)[0, -1]
+
+        if self.device.type == "cuda":
+            step = cuda_graph(step, cache)
+        new: list[int] = []
+        for _ in range(max_new_tokens):
+            token = pick_token(logits, temperature, top_k, generator)
+            new.append(token)
+            if token == eos_id or len(new) == max_new_tokens or len(prompt_ids) + len(new) > room:
+                break  # (the last token is written into the cache by the step that follows it)
+            token_in.fill_(token)
+            logits = step()
+        return new
+
     def sample(self, prompt_ids: list[int], n: int, max_new_tokens: int, **kwargs) -> list[list[int]]:
         """n continuations of one prompt, made together: sample_each on n copies of it."""
         if n < 1:
@@ -352,6 +416,29 @@ class Llama(nn.Module):
                 pad = pad[rows] if pad is not None else None
             ids = tokens[:, None].to(self.device)
         return replies
+
+
+def cuda_graph(step, cache: StaticKVCache):
+    """step, captured once as a CUDA graph: the returned function replays it and returns its output
+    (the same tensor each time, rewritten). Warm-up runs first, on a side stream, as PyTorch asks;
+    they write where the next real step will write, and the cache's position is put back."""
+    start = cache.position.clone()
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(2):
+            step()
+            cache.position.copy_(start)
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        out = step()  # recorded, not run: the position is still `start`
+
+    def replay() -> torch.Tensor:
+        graph.replay()
+        return out
+
+    return replay
 
 
 def pick_tokens(logits: torch.Tensor, temperature: float, top_k: int | None = None,

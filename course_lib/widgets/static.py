@@ -190,52 +190,69 @@ def redraw(fig):
             legend.setdefault(plain(trace.name), handle)
 
     for (x_name, y_name), ax in panels.items():  # ticks the layout names itself (labels at positions)
-        for axis, set_ticks in ((axis_of(layout, x_name), ax.set_xticks), (axis_of(layout, y_name), ax.set_yticks)):
+        for axis, set_ticks in ((axis_of(layout, x_name), ax.set_xticks),
+                                (axis_of(layout, y_name), ax.set_yticks)):
             if axis.tickvals is not None and axis.ticktext is not None:
                 set_ticks(listed(axis.tickvals), [plain(t) for t in axis.ticktext])
     for shape in layout.shapes:
         draw_shape(panels, shape, layout)
     for note in layout.annotations:
-        text = plain(note.text)
-        align = {"ha": {"left": "left", "right": "right"}.get(note.xanchor, "center"),
-                 "va": {"top": "top", "middle": "center"}.get(note.yanchor, "bottom"),
-                 "fontsize": (note.font.size or 12) * 0.75}
-        x_ref, y_ref = note.xref or "paper", note.yref or "paper"
-        if x_ref == "paper" and y_ref == "paper":
-            out.text(*paper(note.x or 0, note.y or 0), text, **align)
-        elif (ax := panels.get((x_ref.split()[0], y_ref.split()[0]))) is not None:
-            if "domain" in x_ref:
-                ax.annotate(text, (note.x, note.y), xycoords=ax.transAxes, **align)
-            else:
-                point = (data_value(layout, x_ref, note.x), data_value(layout, y_ref, note.y))
-                align["color"] = color(note.font.color) or "#333"
-                if note.showarrow is False:
-                    ax.annotate(text, point, **align)
-                    continue
-                arrow = {"arrowstyle": "-", "color": color(note.arrowcolor) or "#444", "linewidth": 0.8}
-                if note.ayref and note.ayref != "pixel":  # the text's place given on the axis itself
-                    ax.annotate(text, point, xytext=(point[0], data_value(layout, note.ayref, note.ay)),
-                                textcoords="data", arrowprops=arrow, **align)
-                else:  # in pixels from the point: plotly's default is 30 px above, 10 px left
-                    ax.annotate(text, point, xytext=(-10 if note.ax is None else note.ax, 30 if note.ay is None
-                                                     else -note.ay), textcoords="offset pixels", arrowprops=arrow, **align)
+        draw_annotation(out, panels, layout, note, paper)
     if layout.title.text:
         out.text(0.5, 1 - 12 / height, plain(layout.title.text), ha="center", va="top", fontsize=11)
     if legend:
-        place = layout.legend
-        if place.orientation == "h":  # under the panels, below their labels
-            renderer = out.canvas.get_renderer()
-            lowest = min(ax.get_tightbbox(renderer).y0 for ax in panels.values()) / (height / DPI * out.dpi)
-            where = {"loc": "upper left", "bbox_to_anchor": (left, lowest - 0.01), "ncol": min(len(legend), 4)}
-        elif place.x is not None and place.y is not None:  # where the layout puts it
-            vertical = {"top": "upper", "bottom": "lower"}.get(place.yanchor, "center" if place.yanchor == "middle" else "upper")
-            horizontal = {"center": "center", "right": "right"}.get(place.xanchor, "left")
-            loc = "center" if (vertical, horizontal) == ("center", "center") else f"{vertical} {horizontal}"
-            where = {"loc": loc, "bbox_to_anchor": paper(place.x, place.y)}
-        else:  # plotly's default: beside the panels, at the top
-            where = {"loc": "upper left", "bbox_to_anchor": (right + 0.01, top)}
-        out.legend(list(legend.values()), list(legend), fontsize=8, frameon=False, **where)
+        out.legend(list(legend.values()), list(legend), fontsize=8, frameon=False,
+                   **legend_place(out, panels, layout, paper, len(legend)))
     return out
+
+
+def draw_annotation(out, panels, layout, note, paper) -> None:
+    """A layout annotation: on the figure (paper coordinates) or in its panel, with plotly's arrow."""
+    text = plain(note.text)
+    align = {"ha": {"left": "left", "right": "right"}.get(note.xanchor, "center"),
+             "va": {"top": "top", "middle": "center"}.get(note.yanchor, "bottom"),
+             "fontsize": (note.font.size or 12) * 0.75}
+    x_ref, y_ref = note.xref or "paper", note.yref or "paper"
+    if x_ref == "paper" and y_ref == "paper":
+        out.text(*paper(note.x or 0, note.y or 0), text, **align)
+        return
+    ax = panels.get((x_ref.split()[0], y_ref.split()[0]))
+    if ax is None:
+        return
+    if "domain" in x_ref:
+        ax.annotate(text, (note.x, note.y), xycoords=ax.transAxes, **align)
+        return
+    point = (data_value(layout, x_ref, note.x), data_value(layout, y_ref, note.y))
+    align["color"] = color(note.font.color) or "#333"
+    if note.showarrow is False:
+        ax.annotate(text, point, **align)
+    elif note.ayref and note.ayref != "pixel":  # the text's height given on the axis itself
+        ax.annotate(text, point, xytext=(point[0], data_value(layout, note.ayref, note.ay)), textcoords="data",
+                    arrowprops=arrow_of(note), **align)
+    else:  # in pixels from the point: plotly's default is 30 px above, 10 px left
+        offset = (-10 if note.ax is None else note.ax, 30 if note.ay is None else -note.ay)
+        ax.annotate(text, point, xytext=offset, textcoords="offset pixels", arrowprops=arrow_of(note), **align)
+
+
+def arrow_of(note) -> dict:
+    return {"arrowstyle": "-", "color": color(note.arrowcolor) or "#444", "linewidth": 0.8}
+
+
+def legend_place(out, panels, layout, paper, entries: int) -> dict:
+    """matplotlib's legend arguments for plotly's legend: horizontal under the panels (below their
+    labels), where the layout puts it, or plotly's default, beside the panels at the top."""
+    place = layout.legend
+    if place.orientation == "h":
+        renderer = out.canvas.get_renderer()
+        lowest = min(ax.get_tightbbox(renderer).y0 for ax in panels.values()) / (out.get_figheight() * out.dpi)
+        return {"loc": "upper left", "bbox_to_anchor": (paper(0, 0)[0], lowest - 0.01), "ncol": min(entries, 4)}
+    if place.x is not None and place.y is not None:
+        vertical = {"top": "upper", "bottom": "lower", "middle": "center"}.get(place.yanchor, "upper")
+        horizontal = {"center": "center", "right": "right"}.get(place.xanchor, "left")
+        loc = "center" if (vertical, horizontal) == ("center", "center") else f"{vertical} {horizontal}"
+        return {"loc": loc, "bbox_to_anchor": paper(place.x, place.y)}
+    right, top = paper(1, 1)
+    return {"loc": "upper left", "bbox_to_anchor": (right + 0.01, top)}
 
 
 def axis_of(layout, name: str):
@@ -347,8 +364,8 @@ def draw_shape(panels, shape, layout):
     style = {"color": color(shape.line.color) or "#555", "linewidth": 1,
              "linestyle": {"dash": "--", "dot": ":"}.get(shape.line.dash, "-")}
     x_domain, y_domain = "domain" in (shape.xref or ""), "domain" in (shape.yref or "")
-    x0, x1 = (shape.x0, shape.x1) if x_domain else (data_value(layout, x_name, shape.x0), data_value(layout, x_name, shape.x1))
-    y0, y1 = (shape.y0, shape.y1) if y_domain else (data_value(layout, y_name, shape.y0), data_value(layout, y_name, shape.y1))
+    x0, x1 = (shape.x0, shape.x1) if x_domain else (data_value(layout, x_name, v) for v in (shape.x0, shape.x1))
+    y0, y1 = (shape.y0, shape.y1) if y_domain else (data_value(layout, y_name, v) for v in (shape.y0, shape.y1))
     if shape.type == "line":
         if x_domain and y0 == y1:
             ax.axhline(y0, x0 or 0, 1 if x1 is None else x1, **style)
