@@ -28,7 +28,9 @@ WIDTH = 64
 # The defaults of compare_recall, and their small versions under COURSE_FAST=1 (CI and grading).
 DISTANCES, FAST_DISTANCES = (1, 2, 4, 8, 16, 32, 64, 128), (1, 2, 4, 8, 16, 32)
 # 400 steps: enough for the attention model to be right at every distance, on every seed tried.
-STEPS, FAST_STEPS = 400, 300
+# Under COURSE_FAST, 120: the LSTM still fades (0.74 at distance 1 to 0.14 at 32) and attention
+# stays at 0.96 or more, in 8 s instead of 20 (2-core CPU).
+STEPS, FAST_STEPS = 400, 120
 SEEDS = (0, 1, 2)
 
 
