@@ -31,6 +31,8 @@ from pathlib import Path
 
 import pytest
 
+from course_lib.widgets import advantage
+
 REPO = Path(__file__).resolve().parent.parent
 # The student notebooks are served as the course lays them out (notebooks/NAME/NAME.ipynb, the glossary
 # at the root), so that their relative links resolve as they do for a learner.
@@ -1221,8 +1223,14 @@ def check_pretraining_curve(page, out, tmp_path: Path):
 # ---- the other student notebooks: Run All reaches the end ----
 
 UNTOUCHED_ONLY = ("B_why_transformers_won", "D_post_training", "E_reinforcement_learning")
-# The colours plotly fills E5's bars with, by verdict (course_lib.widgets.advantage).
-VERDICT_FILLS = {"rgb(45, 164, 78)": "reinforce", "rgb(207, 34, 46)": "suppress", "rgb(140, 149, 159)": "no change"}
+# The colours plotly fills E5's bars with, by verdict: course_lib.widgets.advantage's.
+def as_rgb(hex_colour: str) -> str:
+    """'#2da44e' as a browser writes a computed fill: 'rgb(45, 164, 78)'."""
+    return "rgb({}, {}, {})".format(*(int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)))
+
+
+VERDICT_FILLS = {as_rgb(advantage.REINFORCE): "reinforce", as_rgb(advantage.SUPPRESS): "suppress",
+                 as_rgb(advantage.NEUTRAL): "no change"}
 BAR_FILLS_JS = "(plot) => Array.from(plot.querySelectorAll('.trace.bars .point path')).map((b) => b.style.fill)"
 
 

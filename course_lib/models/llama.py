@@ -257,19 +257,25 @@ class Llama(nn.Module):
         pad: for rows of different lengths left-padded to one, each row's number of padding tokens
         (batch,): they are masked out, and a row's positions count from its first real token.
         """
-        if isinstance(cache, StaticKVCache):
-            return self._forward_static(ids, cache)
-        start = cache.length if cache is not None else 0
-        end = start + ids.shape[1]
-        if end > self.cfg.max_seq_len:
-            raise ValueError(f"sequence of {end} tokens exceeds the context of {self.cfg.max_seq_len}")
         mask = None
-        if pad is None:
-            cos, sin = self.rope_cos[start:end], self.rope_sin[start:end]
-        else:  # each row's own positions: (batch, 1, time, head_dim / 2), broadcast over the heads
-            positions = (torch.arange(start, end, device=ids.device)[None] - pad[:, None]).clamp(min=0)
-            cos, sin = self.rope_cos[positions][:, None], self.rope_sin[positions][:, None]
-            mask = padded_causal_mask(pad, ids.shape[1], end)
+        if isinstance(cache, StaticKVCache):
+            # Positions and mask from cache.position, a tensor: nothing reads a number back to
+            # Python, which a CUDA graph could not replay.
+            positions = cache.position + torch.arange(ids.shape[1], device=ids.device)
+            cos, sin = self.rope_cos[positions], self.rope_sin[positions]
+            keys = torch.arange(cache.max_len, device=ids.device)
+            mask = (keys[None, :] <= positions[:, None])[None, None]  # written keys, up to each query
+        else:
+            start = cache.length if cache is not None else 0
+            end = start + ids.shape[1]
+            if end > self.cfg.max_seq_len:
+                raise ValueError(f"sequence of {end} tokens exceeds the context of {self.cfg.max_seq_len}")
+            if pad is None:
+                cos, sin = self.rope_cos[start:end], self.rope_sin[start:end]
+            else:  # each row's own positions: (batch, 1, time, head_dim / 2), broadcast over the heads
+                positions = (torch.arange(start, end, device=ids.device)[None] - pad[:, None]).clamp(min=0)
+                cos, sin = self.rope_cos[positions][:, None], self.rope_sin[positions][:, None]
+                mask = padded_causal_mask(pad, ids.shape[1], end)
         x = self.embed(ids)
         if capture is not None:
             capture.hidden_states.append(x)
@@ -277,19 +283,8 @@ class Llama(nn.Module):
             x = block(x, cos, sin, layer, cache, capture, mask)
             if capture is not None:
                 capture.hidden_states.append(x)
-        return self.embed.unembed(self.norm(x))
-
-    def _forward_static(self, ids: torch.Tensor, cache: StaticKVCache) -> torch.Tensor:
-        """forward with a StaticKVCache: positions and the mask come from cache.position, a tensor,
-        so that nothing here reads a number back to Python (a CUDA graph could not replay it)."""
-        positions = cache.position + torch.arange(ids.shape[1], device=ids.device)
-        cos, sin = self.rope_cos[positions], self.rope_sin[positions]
-        keys = torch.arange(cache.max_len, device=ids.device)
-        mask = (keys[None, :] <= positions[:, None])[None, None]  # written keys, up to each query
-        x = self.embed(ids)
-        for layer, block in enumerate(self.blocks):
-            x = block(x, cos, sin, layer, cache, None, mask)
-        cache.position += ids.shape[1]
+        if isinstance(cache, StaticKVCache):
+            cache.position += ids.shape[1]
         return self.embed.unembed(self.norm(x))
 
     @contextmanager

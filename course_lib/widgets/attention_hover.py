@@ -12,7 +12,7 @@ import anywidget
 import torch
 import traitlets
 
-from course_lib.widgets.static import StaticPicture
+from course_lib.widgets.static import StaticPicture, chip
 from course_lib.widgets.tokens import LONE_SURROGATE, display_piece, make_visible
 
 # Any short text: the model runs on it once, so the widget learns how many layers and heads it has.
@@ -182,10 +182,9 @@ class AttentionHover(StaticPicture, anywidget.AnyWidget):
             return f"<div>{escape(self.error or 'no tokens')}</div>"
         looking = self.locked if self.locked >= 0 else len(self.tokens) - 1
         row = self.matrix()[looking]
-        chips = "".join(
-            f'<span style="background:rgba(9,105,218,{row[i].item() if i <= looking else 0:.2f});'
-            f'{"outline:2px solid #cf222e;" if i == looking else ""}border-radius:3px;padding:0 3px;margin:1px;'
-            f'display:inline-block;font-family:monospace">{escape(token)}</span>' for i, token in enumerate(self.tokens))
+        chips = "".join(chip(token, f"background:rgba(9,105,218,{row[i].item() if i <= looking else 0:.2f})"
+                             + (";outline:2px solid #cf222e" if i == looking else ""))
+                        for i, token in enumerate(self.tokens))
         head = "the average over heads" if self.head == -1 else f"head {self.head}"
         return (f"<div>What token {looking} (outlined) attends to, layer {self.layer}, {head}:</div>"
                 f"<div>{chips}</div>")

@@ -78,6 +78,13 @@ def picture(widget) -> str:
     return ""  # buttons and invisible helpers have nothing to show
 
 
+def chip(text: str, style: str, title: str = "") -> str:
+    """One token as a chip, in a static picture: `text` escaped, `style` its own CSS (a background)."""
+    tip = f' title="{html.escape(title)}"' if title else ""
+    return (f'<span{tip} style="{style};border-radius:3px;padding:0 3px;margin:1px;display:inline-block;'
+            f'font-family:monospace">{html.escape(text)}</span>')
+
+
 def readout(widget) -> str:
     label = getattr(widget, "label", None)  # a dropdown's or a toggle's shown choice
     if isinstance(label, str):

@@ -13,7 +13,7 @@ from typing import Callable, Mapping
 import anywidget
 import traitlets
 
-from course_lib.widgets.static import StaticPicture
+from course_lib.widgets.static import StaticPicture, chip
 
 Tokenizer = Callable[[str], list[tuple[int, bytes]]]
 
@@ -153,8 +153,7 @@ class TokenizerBox(StaticPicture, anywidget.AnyWidget):
         lines = [f"<div><code>{escape(make_visible(self.text))}</code></div>"]
         for row in self.rows:
             chips = escape(row["error"]) if row["error"] else "".join(
-                f'<span title="id {t["id"]}" style="background:hsl({(i * 67) % 360},70%,88%);border-radius:3px;'
-                f'padding:0 3px;margin:1px;display:inline-block;font-family:monospace">{escape(t["piece"])}</span>'
+                chip(t["piece"], f"background:hsl({(i * 67) % 360},70%,88%)", f"id {t['id']}")
                 for i, t in enumerate(row["tokens"]))
             count = "" if row["error"] else f" ({row['n_tokens']} tokens)"
             lines.append(f"<div><b>{escape(row['name'])}</b>{count}: {chips}</div>")
